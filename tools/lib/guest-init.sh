@@ -1,0 +1,23 @@
+#!/bin/bash
+# Runs inside the test VM as root (started by tools/vm.sh through virtme-ng).
+# $1: results directory (writable, shared with the host); the rest: the command to run.
+# Leaves cmd.out, cmd.rc and dmesg.txt (the whole kernel log, after a kmemleak scan when the kernel
+# has kmemleak) in the results directory; exits with the command's status.
+out=$1
+shift
+mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null
+export PATH="$PATH:/usr/sbin:/sbin"
+cd "${RH_GUEST_CWD:-/}" || exit 125
+# The command's own output also goes to cmd.out, apart from the kernel's console noise.
+bash -c "$*" 2>&1 | tee "$out/cmd.out"
+rc=${PIPESTATUS[0]}
+echo "$rc" >"$out/cmd.rc"
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	# Two scans: kmemleak reports an object only once it was unreferenced across a scan.
+	echo scan >/sys/kernel/debug/kmemleak
+	sleep 1
+	echo scan >/sys/kernel/debug/kmemleak
+	cat /sys/kernel/debug/kmemleak >"$out/kmemleak.txt"
+fi
+dmesg >"$out/dmesg.txt"
+exit "$rc"

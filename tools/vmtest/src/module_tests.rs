@@ -1,0 +1,66 @@
+//! Loading and unloading the module.
+
+use crate::ensure;
+use crate::harness::{Suite, TestResult};
+use crate::sys;
+
+pub fn register(s: &mut Suite) {
+    s.add("module_load", module_load);
+    s.add("module_params_visible", module_params_visible);
+    s.add("module_unload", module_unload);
+    s.add("module_reload_cycles", module_reload_cycles);
+}
+
+fn module_load() -> TestResult {
+    sys::ensure_unloaded()?;
+    sys::insmod(&[])?;
+    ensure!(
+        sys::module_loaded()?,
+        "rhugetlbfs not in /proc/modules after insmod"
+    );
+    ensure!(
+        std::path::Path::new("/sys/module/rhugetlbfs").is_dir(),
+        "/sys/module/rhugetlbfs missing after insmod"
+    );
+    let log = sys::run("dmesg", &[])?;
+    ensure!(
+        log.lines()
+            .any(|l| l.contains("rhugetlbfs: rhugetlbfs ") && l.contains(" loaded")),
+        "no load line with the version in the kernel log"
+    );
+    Ok(())
+}
+
+fn module_params_visible() -> TestResult {
+    sys::ensure_loaded()?;
+    let v = sys::read("/sys/module/rhugetlbfs/parameters/default_hugepagesz_kb")?;
+    ensure!(
+        v.trim() == "2048",
+        "default_hugepagesz_kb reads {v:?}, expected 2048"
+    );
+    Ok(())
+}
+
+fn module_unload() -> TestResult {
+    sys::ensure_loaded()?;
+    sys::rmmod()?;
+    ensure!(
+        !sys::module_loaded()?,
+        "rhugetlbfs still in /proc/modules after rmmod"
+    );
+    ensure!(
+        !std::path::Path::new("/sys/module/rhugetlbfs").exists(),
+        "/sys/module/rhugetlbfs still present after rmmod"
+    );
+    Ok(())
+}
+
+fn module_reload_cycles() -> TestResult {
+    sys::ensure_unloaded()?;
+    for i in 0..3 {
+        sys::insmod(&[]).map_err(|e| format!("cycle {i}: {e}"))?;
+        sys::rmmod().map_err(|e| format!("cycle {i}: {e}"))?;
+    }
+    ensure!(!sys::module_loaded()?, "module left loaded");
+    Ok(())
+}
