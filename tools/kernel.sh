@@ -25,6 +25,8 @@ log=$RH_CACHE/logs/kernel-$flavour.log
 mkdir -p "$RH_CACHE/logs"
 rm -rf "$tmp"
 mkdir -p "$tmp"
+# A failed or interrupted build leaves nothing half-made behind (the log stays).
+trap 'rm -rf "$tmp"' EXIT
 
 rh_log "kernel[$flavour]: unpacking $(basename "$tarball") into $tmp"
 tar -xf "$tarball" -C "$tmp" --strip-components=1
@@ -66,5 +68,10 @@ wait $pid || { tail -40 "$log" >&2; rh_die "kernel[$flavour]: build failed, log:
 echo "$(rh_kernel_version) $flavour built $(date -u +%FT%TZ) in $(($(date +%s) - start))s" >"$tmp/.rh-built"
 rm -rf "$kdir"
 mv "$tmp" "$kdir"
+trap - EXIT
+# Trees of this flavour built from other configs are stale: drop them (a few GiB each).
+for old in "$RH_CACHE"/kernel/*-"$flavour"-*; do
+	[ "$old" = "$kdir" ] || [ ! -f "$old/.rh-built" ] || { rh_log "kernel[$flavour]: removing stale tree $old"; rm -rf "$old"; }
+done
 rh_log "kernel[$flavour]: done in $(($(date +%s) - start))s: $kdir"
 echo "$kdir"

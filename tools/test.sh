@@ -55,7 +55,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 rh_log "host: rustfmt, clippy, cargo test"
 check rustfmt cargo fmt --all --check
-check rustfmt-module rustfmt --edition 2021 --check module/rhugetlbfs_main.rs
+check rustfmt-module rustfmt --edition 2021 --check module/*.rs module/kern/*.rs
 check version-matches grep -q "^const VERSION: &str = \"$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml)\";" module/rhugetlbfs_main.rs
 check clippy cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace 2>&1 | tee "$tmp/host.out"
