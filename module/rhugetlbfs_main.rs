@@ -7,17 +7,25 @@
 //! - [`acct`]: the accounting core (pool counters, reservation regions, subpool quotas,
 //!   1 GiB candidate search, input parsing). Plain Rust with no kernel dependency; the same
 //!   files are unit- and property-tested on the host (`module/core`).
-//! - `kern`: the only place that touches `bindings::` and C structs: small safe wrappers
+//! - [`kern`]: the only place that touches `bindings::` and C structs: small safe wrappers
 //!   with `# Invariants` docs.
+//! - [`pool`] holds the per-size pools (upstream `struct hstate` and its free lists).
+//! - [`sysfs`] builds `/sys/fs/rhugetlbfs`.
 //!
-//! Load order is pools, then sysfs, then filesystem registration; unload runs in reverse.
+//! Load order is pools, then sysfs; unload runs in reverse (struct field order).
 //!
 //! C header: [`include/linux/hugetlb.h`](srctree/include/linux/hugetlb.h)
 
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 mod acct;
-mod shim;
+mod kern;
+mod pool;
+mod sysfs;
+
+use acct::hstate::ResizeTarget;
+use pool::HugePool;
 
 module! {
     type: RHugetlbfs,
@@ -27,21 +35,62 @@ module! {
     license: "GPL",
 }
 
-/// The module's version, printed at load; kept equal to the workspace version (the host test
-/// suite checks it).
+/// The module's version, printed at load; kept equal to the workspace version (the test
+/// command checks it).
 const VERSION: &str = "0.1.0";
 
-/// The loaded module.
-struct RHugetlbfs;
+/// The loaded module. Fields drop in order: the sysfs files go before the pools they show.
+struct RHugetlbfs {
+    _sysfs: sysfs::SysfsTree,
+    _pools: KVec<Arc<HugePool>>,
+}
 
 impl kernel::Module for RHugetlbfs {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        let default_kb = kern::params::default_hugepagesz_kb() as u64;
+        let mut pools = KVec::new();
+        for order in pool::ORDERS {
+            pools.push(HugePool::new(order)?, GFP_KERNEL)?;
+        }
+        let Some(default) = pools.iter().position(|p| p.size_kb() == default_kb) else {
+            pr_err!(
+                "default_hugepagesz_kb={} is not a supported size (2048 or 1048576)\n",
+                default_kb
+            );
+            return Err(EINVAL);
+        };
+        for p in pools.iter() {
+            let want = kern::params::hugepages(p.order());
+            if want > 0 {
+                p.set_nr_hugepages(want, ResizeTarget::Global(p.nodes()))?;
+                let got = p.counters().nr_huge_pages;
+                if got < want {
+                    pr_warn!(
+                        "allocated {} of {} {} kB pages at load\n",
+                        got,
+                        want,
+                        p.size_kb()
+                    );
+                }
+            }
+        }
+        let mut shown = KVec::new();
+        for p in pools.iter() {
+            shown.push(p.clone(), GFP_KERNEL)?;
+        }
+        let sysfs = sysfs::SysfsTree::new(sysfs::Pools {
+            pools: shown,
+            default,
+        })?;
         pr_info!(
             "rhugetlbfs {} loaded (default huge page size {} kB)\n",
             VERSION,
-            shim::default_hugepagesz_kb()
+            default_kb
         );
-        Ok(RHugetlbfs)
+        Ok(RHugetlbfs {
+            _sysfs: sysfs,
+            _pools: pools,
+        })
     }
 }
 

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Owned huge pages: naturally aligned runs of `1 << order` base pages.
+//!
+//! A [`HugePage`] is either a compound page from the buddy allocator (2 MiB, order 9) or a
+//! contiguous range taken with `alloc_contig_range` (1 GiB, order 18, above
+//! `MAX_PAGE_ORDER`). Either way it is freed the matching way when dropped, like
+//! `kernel::page::Page` does for single pages.
+//!
+//! C header: [`include/linux/gfp.h`](srctree/include/linux/gfp.h)
+
+use super::shim;
+use kernel::bindings;
+use kernel::prelude::*;
+
+/// How a [`HugePage`] was allocated, and so how it is freed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Source {
+    /// `alloc_pages_node(.., __GFP_COMP, order)`: freed with `__free_pages`.
+    Buddy,
+    /// `alloc_contig_range`: freed with `free_contig_range`.
+    Contig,
+}
+
+/// A huge page owned by the pool.
+///
+/// # Invariants
+///
+/// The `1 << order` pages starting at `pfn` are allocated, owned by this object, and were
+/// allocated as `source` says; `pfn` is aligned to `1 << order`.
+pub(crate) struct HugePage {
+    pfn: usize,
+    order: u32,
+    source: Source,
+}
+
+impl HugePage {
+    /// Allocates a compound page of `order` (at most `MAX_PAGE_ORDER`) on node `nid` only.
+    ///
+    /// `noretry` asks the allocator not to try hard (used once a node has failed, as
+    /// upstream's `node_alloc_noretry`). Never warns on failure.
+    pub(crate) fn alloc_buddy(nid: u32, order: u32, noretry: bool) -> Result<Self> {
+        if order > bindings::MAX_PAGE_ORDER {
+            return Err(EINVAL);
+        }
+        let nid = i32::try_from(nid).map_err(|_| EINVAL)?;
+        // SAFETY: May sleep (GFP_HIGHUSER); `order` is within the buddy allocator's range and
+        // `nid` is an int, which `alloc_pages_node` accepts for any online node.
+        let pfn = unsafe { shim::rhugetlbfs_alloc_buddy(nid, order, noretry) };
+        if pfn == shim::RH_NO_PFN {
+            return Err(ENOMEM);
+        }
+        // INVARIANT: We own the compound page of `order` at `pfn` (buddy pages of an order are
+        // naturally aligned).
+        Ok(HugePage {
+            pfn,
+            order,
+            source: Source::Buddy,
+        })
+    }
+
+    /// Takes the `1 << order` pages at `start_pfn` with `alloc_contig_range` (migrating what
+    /// is movable there).
+    ///
+    /// The caller picks `start_pfn` (see `acct::gigantic`); it must be aligned and the whole
+    /// range inside one zone, else `EINVAL`/`EBUSY` come back from the allocator.
+    pub(crate) fn alloc_contig(start_pfn: usize, order: u32) -> Result<Self> {
+        let nr = 1usize.checked_shl(order).ok_or(EINVAL)?;
+        if start_pfn % nr != 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: May sleep; `alloc_contig_range` checks the range itself and fails without
+        // side effects when it cannot take it.
+        let ret = unsafe { shim::rhugetlbfs_alloc_contig(start_pfn, nr) };
+        kernel::error::to_result(ret)?;
+        // INVARIANT: `alloc_contig_range` succeeded, so the range is ours.
+        Ok(HugePage {
+            pfn: start_pfn,
+            order,
+            source: Source::Contig,
+        })
+    }
+
+    /// The NUMA node the page is on.
+    pub(crate) fn nid(&self) -> u32 {
+        // SAFETY: By the type invariants `pfn` is an allocated, hence valid, page frame.
+        let nid = unsafe { shim::rhugetlbfs_pfn_to_nid(self.pfn) };
+        u32::try_from(nid).unwrap_or(0)
+    }
+}
+
+impl Drop for HugePage {
+    fn drop(&mut self) {
+        match self.source {
+            // SAFETY: By the type invariants we own the compound page of `order` at `pfn`.
+            Source::Buddy => unsafe { shim::rhugetlbfs_free_buddy(self.pfn, self.order) },
+            // SAFETY: By the type invariants we own the range taken by `alloc_contig_range`.
+            Source::Contig => unsafe { bindings::free_contig_range(self.pfn, 1 << self.order) },
+        }
+    }
+}
+
+/// Yields the CPU if the scheduler wants it (long loops over many pages).
+pub(crate) fn cond_resched() {
+    // SAFETY: Called from process context only (pool resizing, faults), where sleeping is
+    // allowed.
+    unsafe { shim::rhugetlbfs_cond_resched() }
+}

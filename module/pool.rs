@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per-size huge page pools: upstream's `struct hstate` together with its free lists.
+//!
+//! The counters and every decision (how many pages to allocate or free, on which node,
+//! surplus conversion) come from [`acct::hstate::Hstate`]; this file owns the pages and the
+//! locks and does what the core asks, as `set_max_huge_pages` in mm/hugetlb.c does.
+//!
+//! # Locking
+//!
+//! - `resize` (upstream `h->resize_lock`) serialises pool resizes and owns the 1 GiB
+//!   search state. Held across page allocation, which sleeps.
+//! - `inner` (upstream `hugetlb_lock`, but per size) protects the counters and free lists.
+//!   Never held while allocating a page. Taken inside `resize`.
+//!
+//! Both are mutexes: every path that frees a huge page here runs in process context (the
+//! pages are never freed from `put_page`), so there is no need for a spinlock.
+
+use crate::acct::gigantic::{ContigOutcome, GiganticScan, RecentFailures, ScanStep};
+use crate::acct::hstate::{
+    Hstate, HstateCounters, NodeCounters, NodeMask, ResizeStep, ResizeTarget, MAX_NUMNODES,
+};
+use crate::acct::stats::HugePageStats;
+use crate::kern::numa::{self, ZoneOracle};
+use crate::kern::page::{self, HugePage};
+use crate::kern::vec;
+use kernel::bindings;
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::sync::{Arc, Mutex};
+use kernel::time::Ktime;
+
+/// The page orders rhugetlbfs supports: 2 MiB (PMD) and 1 GiB (PUD) on x86_64.
+pub(crate) const ORDERS: [u32; 2] = [bindings::HPAGE_PMD_ORDER, bindings::HPAGE_PUD_ORDER];
+
+/// Frames the 1 GiB search examines between reschedule points.
+const SCAN_BUDGET: u64 = 1 << 16;
+
+/// A failed 1 GiB range is not retried for this long (ms); migration rarely succeeds soon
+/// after it failed.
+const RECENT_FAILURE_COOLDOWN_MS: u64 = 10_000;
+
+/// What the `resize` lock protects: the 1 GiB search state kept between allocations.
+struct ResizeState {
+    /// Ranges whose `alloc_contig_range` failed recently.
+    recent: RecentFailures,
+    /// Per node and zone: where the next search resumes (after the last success).
+    resume_pfn: [[u64; bindings::MAX_NR_ZONES as usize]; MAX_NUMNODES],
+}
+
+/// What the `inner` lock protects.
+struct PoolInner {
+    hstate: Hstate,
+    /// Free pages per node id. Its length is the highest memory node id + 1.
+    free: KVec<KVec<HugePage>>,
+}
+
+/// One huge page size with its pool.
+#[pin_data]
+pub(crate) struct HugePool {
+    order: u32,
+    /// The nodes with memory at load time (the mask resizes use).
+    nodes: NodeMask,
+    #[pin]
+    resize: Mutex<ResizeState>,
+    #[pin]
+    inner: Mutex<PoolInner>,
+    /// Statistics the kernel does not keep (lock-free counters).
+    pub(crate) stats: HugePageStats,
+}
+
+impl HugePool {
+    /// Creates an empty pool for pages of `order`.
+    pub(crate) fn new(order: u32) -> Result<Arc<Self>> {
+        let nodes = NodeMask::from_bits(numa::memory_nodes());
+        let first = nodes.first().ok_or(ENODEV)?;
+        let hstate = Hstate::new(order, bindings::MAX_PAGE_ORDER, first).map_err(|_| EINVAL)?;
+        let mut free = KVec::new();
+        let last = nodes.iter().last().unwrap_or(first);
+        for _ in 0..=last {
+            free.push(KVec::new(), GFP_KERNEL)?;
+        }
+        Arc::pin_init(
+            pin_init!(HugePool {
+                order,
+                nodes,
+                resize <- new_mutex!(ResizeState {
+                    recent: RecentFailures::new(RECENT_FAILURE_COOLDOWN_MS),
+                    resume_pfn: [[0; bindings::MAX_NR_ZONES as usize]; MAX_NUMNODES],
+                }),
+                inner <- new_mutex!(PoolInner { hstate, free }),
+                stats: HugePageStats::new(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The page order.
+    pub(crate) fn order(&self) -> u32 {
+        self.order
+    }
+
+    /// The page size in kB (2048, 1048576).
+    pub(crate) fn size_kb(&self) -> u64 {
+        (bindings::PAGE_SIZE as u64 >> 10) << self.order
+    }
+
+    /// Whether pages of this size are above the buddy allocator's largest order.
+    pub(crate) fn is_gigantic(&self) -> bool {
+        self.order > bindings::MAX_PAGE_ORDER
+    }
+
+    /// The nodes with memory.
+    pub(crate) fn nodes(&self) -> NodeMask {
+        self.nodes
+    }
+
+    /// A consistent copy of the global counters.
+    pub(crate) fn counters(&self) -> HstateCounters {
+        self.inner.lock().hstate.counters()
+    }
+
+    /// A consistent copy of node `nid`'s counters.
+    pub(crate) fn node_counters(&self, nid: usize) -> NodeCounters {
+        self.inner.lock().hstate.node_counters(nid)
+    }
+
+    /// Sets `nr_overcommit_hugepages`; `EINVAL` for 1 GiB pages, as upstream.
+    pub(crate) fn set_nr_overcommit(&self, nr: u64) -> Result {
+        self.inner
+            .lock()
+            .hstate
+            .set_nr_overcommit_huge_pages(nr)
+            .map_err(|_| EINVAL)
+    }
+
+    /// Resizes the persistent pool (the `nr_hugepages` stores; upstream `set_max_huge_pages`).
+    ///
+    /// `target` says whether `count` is global or one node's. Growing allocates page by page
+    /// with the counters' lock dropped, stops at a pending signal, and may reach less than
+    /// asked: that is not an error, the counters say what was reached.
+    pub(crate) fn set_nr_hugepages(&self, count: u64, target: ResizeTarget) -> Result {
+        if let ResizeTarget::Node(nid) = target {
+            if !self.nodes.contains(nid) {
+                return Err(EINVAL);
+            }
+        }
+        let mut resize = self.resize.lock();
+        let mut inner = self.inner.lock();
+        let mut plan = inner
+            .hstate
+            .set_max_huge_pages(count, target)
+            .map_err(|_| EINVAL)?;
+        loop {
+            match inner.hstate.resize_step(&mut plan).map_err(|_| EINVAL)? {
+                ResizeStep::AllocFresh { nid, try_hard } => {
+                    drop(inner);
+                    let page = self.alloc_fresh(&mut resize, nid, try_hard);
+                    inner = self.inner.lock();
+                    // A page we cannot make room for on the free list counts as a failure.
+                    let page = page.filter(|p| Self::reserve_slot(&mut inner, p).is_ok());
+                    let got = page.as_ref().map(|p| p.nid() as usize);
+                    match inner.hstate.resize_alloc_done(&mut plan, got) {
+                        Ok(()) => {
+                            if let Some(page) = page {
+                                Self::enqueue(&mut inner, page)?;
+                            }
+                        }
+                        // The page could not be counted: it goes straight back.
+                        Err(_) => drop(page),
+                    }
+                    if kernel::current!().signal_pending() {
+                        inner.hstate.resize_interrupt(&mut plan);
+                        break;
+                    }
+                }
+                ResizeStep::FreePage { nid } => {
+                    // Dropping the page returns it to the buddy allocator.
+                    let page = inner.free.get_mut(nid).and_then(vec::pop);
+                    if page.is_none() {
+                        pr_err!("free list of node {} out of sync with its counters\n", nid);
+                        return Err(EINVAL);
+                    }
+                }
+                ResizeStep::Done { .. } => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes sure `page`'s node list can hold every page of its node, this one included.
+    ///
+    /// This keeps the free lists' invariant: the capacity of `free[nid]` is at least
+    /// `nr_huge_pages_node[nid]`, so putting a page back ([`Self::enqueue`]) never allocates
+    /// and cannot fail.
+    fn reserve_slot(inner: &mut PoolInner, page: &HugePage) -> Result {
+        let nid = page.nid() as usize;
+        let nr = inner.hstate.node_counters(nid).nr_huge_pages;
+        let list = inner.free.get_mut(nid).ok_or(EINVAL)?;
+        let needed = usize::try_from(nr.saturating_add(1))
+            .map_err(|_| EINVAL)?
+            .saturating_sub(list.len());
+        list.reserve(needed, GFP_KERNEL).map_err(|_| ENOMEM)
+    }
+
+    /// Puts a page on its node's free list. The counters already include it.
+    fn enqueue(inner: &mut PoolInner, page: HugePage) -> Result {
+        let nid = page.nid() as usize;
+        let list = inner.free.get_mut(nid).ok_or(EINVAL)?;
+        // Room was reserved when the page entered the pool (`reserve_slot`), so this does not
+        // allocate.
+        list.push(page, GFP_NOWAIT).map_err(|_| {
+            pr_err!("free list of node {} had no room reserved\n", nid);
+            ENOMEM
+        })
+    }
+
+    /// Allocates one fresh page on `nid` (lock dropped), timing it for the statistics.
+    fn alloc_fresh(
+        &self,
+        resize: &mut ResizeState,
+        nid: usize,
+        try_hard: bool,
+    ) -> Option<HugePage> {
+        let start = Ktime::ktime_get();
+        let page = if self.is_gigantic() {
+            self.alloc_gigantic(resize, nid as u32)
+        } else {
+            HugePage::alloc_buddy(nid as u32, self.order, !try_hard).ok()
+        };
+        let ns = (Ktime::ktime_get() - start).to_ns();
+        self.stats
+            .record_alloc(page.is_some(), u64::try_from(ns).unwrap_or(0));
+        page
+    }
+
+    /// The module's own `alloc_contig_pages`: walks the node's populated zones for a 1 GiB
+    /// range the core's candidate filter accepts, and takes the first that
+    /// `alloc_contig_range` can migrate free.
+    fn alloc_gigantic(&self, resize: &mut ResizeState, nid: u32) -> Option<HugePage> {
+        for span in numa::zones(nid) {
+            let resume = resize
+                .resume_pfn
+                .get(nid as usize)
+                .and_then(|z| z.get(span.zone_idx as usize))
+                .copied()
+                .unwrap_or(0);
+            let Ok(mut scan) = GiganticScan::new(span.start_pfn, span.end_pfn, self.order, resume)
+            else {
+                continue;
+            };
+            let mut oracle = ZoneOracle::new(span);
+            let mut found = None;
+            loop {
+                let now = now_ms();
+                match scan.next_candidate(&mut oracle, &resize.recent, now, SCAN_BUDGET) {
+                    ScanStep::Candidate(range) => {
+                        let result = HugePage::alloc_contig(range.start_pfn as usize, self.order);
+                        let outcome = match &result {
+                            Ok(_) => ContigOutcome::Allocated,
+                            Err(e) if *e == EBUSY => ContigOutcome::MigrationFailed,
+                            Err(_) => ContigOutcome::OtherError,
+                        };
+                        let _ = scan.report(range, outcome, &mut resize.recent, now);
+                        if let Ok(page) = result {
+                            found = Some(page);
+                            break;
+                        }
+                        if kernel::current!().signal_pending() {
+                            break;
+                        }
+                    }
+                    ScanStep::Yield => {
+                        page::cond_resched();
+                        if kernel::current!().signal_pending() {
+                            break;
+                        }
+                    }
+                    ScanStep::Exhausted => break,
+                }
+            }
+            self.stats.add_scan(scan.counters());
+            if let Some(slot) = resize
+                .resume_pfn
+                .get_mut(nid as usize)
+                .and_then(|z| z.get_mut(span.zone_idx as usize))
+            {
+                *slot = scan.resume_pfn();
+            }
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+}
+
+/// Milliseconds of monotonic time, for the recent-failure cache.
+fn now_ms() -> u64 {
+    u64::try_from(Ktime::ktime_get().to_ms()).unwrap_or(0)
+}
