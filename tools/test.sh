@@ -65,7 +65,7 @@ if [ $host_only = 0 ]; then
 	check build-vmtest cargo build --release --quiet -p rh-vmtest
 	for fl in "${flavours[@]}"; do
 		rh_log "vm[$fl]: kernel, module, then the in-VM suite"
-		"$RH_ROOT/tools/vm.sh" --flavour "$fl" -q --exec "$RH_ROOT/target/release/rh-vmtest ${filters[*]}" \
+		"$RH_ROOT/tools/vm.sh" --flavour "$fl" --memory 8G --cpus 2 --numa 2 -q --exec "$RH_ROOT/target/release/rh-vmtest ${filters[*]}" \
 			>"$tmp/vm-$fl.out" 2>&1
 		rc=$?
 		cat "$tmp/vm-$fl.out"

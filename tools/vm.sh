@@ -98,6 +98,9 @@ if [ "$numa" -gt 1 ]; then
 		first=$((n * cpn)) last=$((n == numa - 1 ? cpus - 1 : (n + 1) * cpn - 1))
 		vng+=(--numa "${per}M,cpus=$first-$last")
 	done
+	# One socket per node: CPUs of one socket share a last-level cache, and the kernel
+	# WARNs (topology_sane) when LLC siblings sit on different nodes.
+	vng+=(--qemu-opts "-smp $cpus,sockets=$numa,cores=$((cpus / numa)),threads=1")
 fi
 
 guest_cmd="RH_KO=$(printf %q "$ko") RH_ROOT=$(printf %q "$RH_ROOT") RH_OUT=$(printf %q "$out") RH_FLAVOUR=$flavour"

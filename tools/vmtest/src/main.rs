@@ -10,6 +10,7 @@
 
 mod harness;
 mod module_tests;
+mod pool_tests;
 mod sys;
 
 use harness::Suite;
@@ -18,6 +19,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut suite = Suite::new();
     module_tests::register(&mut suite);
+    pool_tests::register(&mut suite);
     if args.iter().any(|a| a == "--list") {
         suite.list();
         return;

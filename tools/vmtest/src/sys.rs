@@ -68,3 +68,66 @@ pub fn ensure_unloaded() -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Writes `data` to a (sysfs) file in one write(2); returns the errno on failure.
+pub fn write(path: &str, data: &str) -> Result<(), i32> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| e.raw_os_error().unwrap_or(0))?;
+    f.write_all(data.as_bytes())
+        .map_err(|e| e.raw_os_error().unwrap_or(0))
+}
+
+/// Writes and expects success.
+pub fn write_ok(path: &str, data: &str) -> Result<(), String> {
+    write(path, data).map_err(|e| format!("write {data:?} to {path}: errno {e}"))
+}
+
+/// Reads a file holding one unsigned number.
+pub fn read_u64(path: &str) -> Result<u64, String> {
+    let s = read(path)?;
+    s.trim()
+        .parse()
+        .map_err(|e| format!("{path} holds {s:?}, not a number: {e}"))
+}
+
+/// A `/proc/meminfo` field in kB.
+pub fn meminfo_kb(field: &str) -> Result<u64, String> {
+    let s = read("/proc/meminfo")?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| format!("no {field} in /proc/meminfo"))
+}
+
+/// The NUMA nodes that have memory, from `/sys/devices/system/node/has_memory` ("0-1").
+pub fn memory_nodes() -> Result<Vec<usize>, String> {
+    let s = read("/sys/devices/system/node/has_memory").unwrap_or_else(|_| "0".into());
+    let mut nodes = Vec::new();
+    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (usize, usize) = (
+            a.parse().map_err(|e| format!("has_memory {s:?}: {e}"))?,
+            b.parse().map_err(|e| format!("has_memory {s:?}: {e}"))?,
+        );
+        nodes.extend(a..=b);
+    }
+    Ok(nodes)
+}
+
+/// Free memory in kB as the buddy allocator sees it: `MemFree` plus the pages parked on
+/// per-CPU lists (`count:` lines of /proc/zoneinfo), which `MemFree` leaves out. Freed huge
+/// pages can sit there for a while (order-9 pages have their own per-CPU lists with THP), so
+/// `MemFree` alone wanders by tens of MiB. Page cache is dropped first for the same reason.
+pub fn free_kb() -> Result<u64, String> {
+    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
+    let zoneinfo = read("/proc/zoneinfo")?;
+    let pcp_pages: u64 = zoneinfo
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("count:"))
+        .filter_map(|v| v.trim().parse::<u64>().ok())
+        .sum();
+    Ok(meminfo_kb("MemFree")? + pcp_pages * 4)
+}
