@@ -4,16 +4,17 @@
 #   tools/module.sh [release|debug]
 #
 # This is the standard out-of-tree build (`make -C $KDIR M=<dir>`), run on a copy of the
-# repository's Kbuild + module/ under $RH_CACHE/modbuild/<flavour>: 6.12 writes objects into
-# the source directory, so each kernel flavour gets its own copy and the work tree stays
-# clean. Only changed files are rebuilt (rsync keeps mtimes). CLIPPY=1 is on: the kernel's
+# repository's Kbuild + module/ under $RH_CACHE/modbuild/<flavour>-<checkout>: 6.12 writes
+# objects into the source directory, so each kernel flavour gets its own copy and the work
+# tree stays clean. Only changed files are rebuilt (rsync keeps mtimes). CLIPPY=1 is on: the kernel's
 # lints apply to the module, and a warning fails the build.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
 flavour=${1:-release}
 kdir=$("$RH_ROOT/tools/kernel.sh" "$flavour")
-stage=$RH_CACHE/modbuild/$flavour
+# One staging copy per flavour and per checkout, so two work trees never share objects.
+stage=$RH_CACHE/modbuild/$flavour-$(printf %s "$RH_ROOT" | sha256sum | cut -c1-8)
 mkdir -p "$stage"
 rsync -a --delete \
 	--exclude='*.o' --exclude='*.ko' --exclude='*.mod' --exclude='*.mod.c' --exclude='.*.cmd' \
