@@ -5,9 +5,11 @@
 //! Each submodule wraps one C concept in small safe types whose `# Invariants` say what
 //! they guarantee; the hugetlb logic above this layer is safe Rust.
 
+pub(crate) mod fs;
 pub(crate) mod numa;
 pub(crate) mod page;
 pub(crate) mod params;
 mod shim;
 pub(crate) mod sysfs;
 pub(crate) mod vec;
+pub(crate) mod vma;

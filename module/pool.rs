@@ -18,7 +18,8 @@
 
 use crate::acct::gigantic::{ContigOutcome, GiganticScan, RecentFailures, ScanStep};
 use crate::acct::hstate::{
-    Hstate, HstateCounters, NodeCounters, NodeMask, ResizeStep, ResizeTarget, MAX_NUMNODES,
+    FreeAction, Gather, GatherStep, Hstate, HstateCounters, NodeCounters, NodeMask, ResizeStep,
+    ResizeTarget, MAX_NUMNODES,
 };
 use crate::acct::stats::HugePageStats;
 use crate::kern::numa::{self, ZoneOracle};
@@ -186,6 +187,178 @@ impl HugePool {
             }
         }
         Ok(())
+    }
+
+    /// The persistent pool size (`max_huge_pages`), the base of `size=N%` mount options.
+    pub(crate) fn max_huge_pages(&self) -> u64 {
+        self.inner.lock().hstate.max_huge_pages()
+    }
+
+    /// Reserves `delta` pages (upstream `hugetlb_acct_memory(h, delta)` with `delta > 0`):
+    /// makes sure `resv_huge_pages + delta` free pages exist, allocating surplus pages within
+    /// `nr_overcommit_hugepages`, then counts the reservation. `ENOMEM` and nothing reserved
+    /// if the pool cannot cover it.
+    pub(crate) fn reserve(&self, delta: u64) -> Result {
+        if delta == 0 {
+            return Ok(());
+        }
+        let mut gather = Gather::new(delta);
+        let mut private: KVec<HugePage> = KVec::new();
+        let mut inner = self.inner.lock();
+        let mut next = self.nodes.first().unwrap_or(0);
+        loop {
+            match inner
+                .hstate
+                .gather_surplus_pages(&mut gather)
+                .map_err(|_| EINVAL)?
+            {
+                GatherStep::Allocate { nr_pages } => {
+                    drop(inner);
+                    let mut fresh = KVec::new();
+                    let mut failed = false;
+                    for _ in 0..nr_pages {
+                        let nid = next;
+                        next = self.nodes.next_in(nid).unwrap_or(0);
+                        match HugePage::alloc_buddy(nid as u32, self.order, true) {
+                            Ok(p) => {
+                                if fresh.push(p, GFP_KERNEL).is_err() {
+                                    failed = true;
+                                    break;
+                                }
+                            }
+                            Err(_) => {
+                                failed = true;
+                                break;
+                            }
+                        }
+                    }
+                    inner = self.inner.lock();
+                    while let Some(page) = vec::pop(&mut fresh) {
+                        let nid = page.nid() as usize;
+                        let counted = Self::reserve_slot(&mut inner, &page).is_ok()
+                            && private.reserve(1, GFP_KERNEL).is_ok()
+                            && inner.hstate.gather_page_added(&mut gather, nid).is_ok();
+                        if counted {
+                            private.push(page, GFP_NOWAIT)?;
+                        } else {
+                            failed = true;
+                        }
+                    }
+                    if failed {
+                        gather.note_alloc_failure();
+                    }
+                }
+                GatherStep::Commit { enqueue, .. } => {
+                    for _ in 0..enqueue {
+                        if let Some(page) = vec::pop(&mut private) {
+                            inner
+                                .hstate
+                                .enqueue_huge_page(page.nid() as usize)
+                                .map_err(|_| EINVAL)?;
+                            Self::enqueue(&mut inner, page)?;
+                        }
+                    }
+                    Self::release_private(&mut inner, &mut private);
+                    return Ok(());
+                }
+                GatherStep::Fail { .. } => {
+                    Self::release_private(&mut inner, &mut private);
+                    return Err(ENOMEM);
+                }
+            }
+        }
+    }
+
+    /// Takes a free page for a fault (upstream `dequeue_hugetlb_folio_vma`), consuming a
+    /// reservation if `use_reserve`. `ENOMEM` when no page may be taken.
+    pub(crate) fn alloc_for_fault(&self, use_reserve: bool) -> Result<HugePage> {
+        let mut inner = self.inner.lock();
+        let first = self.nodes.first().unwrap_or(0);
+        let nid = inner
+            .hstate
+            .dequeue_huge_page_nodemask(first, self.nodes, use_reserve)
+            .map_err(|_| ENOMEM)?;
+        match inner.free.get_mut(nid).and_then(vec::pop) {
+            Some(page) => Ok(page),
+            None => {
+                pr_err!("free list of node {} out of sync with its counters\n", nid);
+                Err(EINVAL)
+            }
+        }
+    }
+
+    /// Gives back a page taken by [`Self::alloc_for_fault`] (upstream `free_huge_folio`);
+    /// `restore_reserve` puts its reservation back too.
+    pub(crate) fn free_page(&self, page: HugePage, restore_reserve: bool) {
+        let mut inner = self.inner.lock();
+        match inner
+            .hstate
+            .free_huge_page(page.nid() as usize, restore_reserve)
+        {
+            Ok(FreeAction::Enqueue) => {
+                // The node list kept room for every page of its node (`reserve_slot`).
+                let _ = Self::enqueue(&mut inner, page);
+            }
+            Ok(FreeAction::ReturnToBuddy) => {
+                drop(inner);
+                drop(page);
+            }
+            Err(_) => {
+                pr_err!(
+                    "freed a {} kB page the pool did not count\n",
+                    self.size_kb()
+                );
+                drop(inner);
+                drop(page);
+            }
+        }
+    }
+
+    /// Gives in-flight surplus pages of a gather back (`free_huge_page` without
+    /// `restore_reserve`); those that leave the pool are dropped (freed) here.
+    fn release_private(inner: &mut PoolInner, private: &mut KVec<HugePage>) {
+        while let Some(page) = vec::pop(private) {
+            match inner.hstate.free_huge_page(page.nid() as usize, false) {
+                Ok(FreeAction::Enqueue) => {
+                    let _ = Self::enqueue(inner, page);
+                }
+                Ok(FreeAction::ReturnToBuddy) | Err(_) => drop(page),
+            }
+        }
+    }
+
+    /// Drops `delta` reservations (upstream `hugetlb_acct_memory(h, -delta)`), freeing free
+    /// surplus pages no reservation needs any more.
+    pub(crate) fn unreserve(&self, delta: u64) {
+        if delta == 0 {
+            return;
+        }
+        let mut freed = KVec::new();
+        {
+            let mut inner = self.inner.lock();
+            let Ok(mut ret) = inner.hstate.return_unused_surplus_pages(delta) else {
+                pr_err!("reservations of {} kB pages out of sync\n", self.size_kb());
+                return;
+            };
+            while let Some(nid) = inner
+                .hstate
+                .return_unused_surplus_next(&mut ret, self.nodes)
+            {
+                match inner.free.get_mut(nid).and_then(vec::pop) {
+                    Some(page) => {
+                        if freed.push(page, GFP_NOWAIT).is_err() {
+                            break;
+                        }
+                    }
+                    None => {
+                        pr_err!("free list of node {} out of sync with its counters\n", nid);
+                        break;
+                    }
+                }
+            }
+        }
+        // Dropping the pages (lock released) returns them to the buddy allocator.
+        drop(freed);
     }
 
     /// Makes sure `page`'s node list can hold every page of its node, this one included.

@@ -12,7 +12,10 @@
 //! - [`pool`] holds the per-size pools (upstream `struct hstate` and its free lists).
 //! - [`sysfs`] builds `/sys/fs/rhugetlbfs`.
 //!
-//! Load order is pools, then sysfs; unload runs in reverse (struct field order).
+//! - [`fs`] is the filesystem (`mount -t rhugetlbfs`), its VFS glue in [`kern::fs`].
+//!
+//! Load order is pools, then sysfs, then the filesystem type; unload runs in reverse
+//! (struct field order).
 //!
 //! C header: [`include/linux/hugetlb.h`](srctree/include/linux/hugetlb.h)
 
@@ -20,6 +23,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 mod acct;
+mod fs;
 mod kern;
 mod pool;
 mod sysfs;
@@ -41,6 +45,7 @@ const VERSION: &str = "0.1.0";
 
 /// The loaded module. Fields drop in order: the sysfs files go before the pools they show.
 struct RHugetlbfs {
+    _fs: kern::fs::Registration,
     _sysfs: sysfs::SysfsTree,
     _pools: KVec<Arc<HugePool>>,
 }
@@ -82,12 +87,18 @@ impl kernel::Module for RHugetlbfs {
             pools: shown,
             default,
         })?;
+        let mut fs_pools = KVec::new();
+        for p in pools.iter() {
+            fs_pools.push(p.clone(), GFP_KERNEL)?;
+        }
+        let fs = kern::fs::Registration::new(fs::FsGlobals::new(fs_pools, default)?)?;
         pr_info!(
             "rhugetlbfs {} loaded (default huge page size {} kB)\n",
             VERSION,
             default_kb
         );
         Ok(RHugetlbfs {
+            _fs: fs,
             _sysfs: sysfs,
             _pools: pools,
         })

@@ -17,6 +17,17 @@
 #include <linux/mmzone.h>
 #include <linux/nodemask.h>
 #include <linux/page-flags.h>
+#include <linux/fs.h>
+#include <linux/fs_context.h>
+#include <linux/magic.h>
+#include <linux/statfs.h>
+#include <linux/uio.h>
+#include <linux/cred.h>
+#include <linux/uidgid.h>
+#include <linux/huge_mm.h>
+#include <linux/pfn_t.h>
+#include <linux/mman.h>
+#include <linux/err.h>
 
 #include "shim.h"
 
@@ -167,4 +178,274 @@ int rhugetlbfs_pfn_info(unsigned long pfn, int nid, int zone_idx, unsigned long 
 	 * migrate: alloc_contig_range() tries, and a failure is remembered for a while.
 	 */
 	return RH_PFN_MOVABLE;
+}
+
+/* ---- The filesystem type and its mount context (kern/fs.rs) ---- */
+
+/*
+ * fs_context and fs_parameter are not in the Rust bindings (fs_context.h is not included
+ * there), so the file_system_type and the fs_context_operations live here; every callback
+ * hands over to a Rust function rhugetlbfs_rs_* (kern/fs.rs) with plain arguments.
+ */
+
+/* The data the Rust side registered with the type; valid while it is registered. */
+static void *rh_fs_data;
+
+static void rh_fc_free(struct fs_context *fc)
+{
+	rhugetlbfs_rs_free_fs_context(fc->fs_private);
+}
+
+static int rh_fc_parse_param(struct fs_context *fc, struct fs_parameter *param)
+{
+	char msg[160];
+	const char *value = NULL;
+	size_t len = 0;
+	int ret;
+
+	if (param->type == fs_value_is_string) {
+		value = param->string;
+		len = param->size;
+	} else if (param->type != fs_value_is_flag) {
+		return invalfc(fc, "Bad value for '%s'", param->key);
+	}
+	msg[0] = '\0';
+	ret = rhugetlbfs_rs_parse_param(fc->fs_private, param->key, strlen(param->key), value,
+					len, msg, sizeof(msg));
+	if (ret && msg[0])
+		errorfc(fc, "%s", msg);
+	return ret;
+}
+
+static int rh_fill_super(struct super_block *sb, struct fs_context *fc)
+{
+	char msg[160];
+	int ret;
+
+	msg[0] = '\0';
+	ret = rhugetlbfs_rs_fill_super(sb, fc->fs_private, msg, sizeof(msg));
+	if (ret && msg[0])
+		errorfc(fc, "%s", msg);
+	return ret;
+}
+
+static int rh_fc_get_tree(struct fs_context *fc)
+{
+	return get_tree_nodev(fc, rh_fill_super);
+}
+
+static const struct fs_context_operations rh_fc_ops = {
+	.free = rh_fc_free,
+	.parse_param = rh_fc_parse_param,
+	.get_tree = rh_fc_get_tree,
+};
+
+static int rh_init_fs_context(struct fs_context *fc)
+{
+	fc->fs_private = rhugetlbfs_rs_init_fs_context(READ_ONCE(rh_fs_data));
+	if (!fc->fs_private)
+		return -ENOMEM;
+	fc->ops = &rh_fc_ops;
+	return 0;
+}
+
+static void rh_kill_sb(struct super_block *sb)
+{
+	void *info = sb->s_fs_info;
+
+	kill_litter_super(sb);
+	if (info)
+		rhugetlbfs_rs_put_super(info);
+}
+
+static struct file_system_type rh_fs_type = {
+	.owner = THIS_MODULE,
+	.name = "rhugetlbfs",
+	.init_fs_context = rh_init_fs_context,
+	.kill_sb = rh_kill_sb,
+};
+
+int rhugetlbfs_register_fs(void *data)
+{
+	int ret;
+
+	WRITE_ONCE(rh_fs_data, data);
+	ret = register_filesystem(&rh_fs_type);
+	if (ret)
+		WRITE_ONCE(rh_fs_data, NULL);
+	return ret;
+}
+
+void rhugetlbfs_unregister_fs(void)
+{
+	unregister_filesystem(&rh_fs_type);
+	WRITE_ONCE(rh_fs_data, NULL);
+}
+
+/* ---- Inodes (kern/fs.rs) ---- */
+
+void rhugetlbfs_inode_set_ops(struct inode *inode, const struct inode_operations *iop,
+			      const struct file_operations *fop)
+{
+	inode->i_op = iop;
+	inode->i_fop = fop;
+}
+
+/* As ramfs: the new dentry gets an extra reference that pins it in the dcache. */
+void rhugetlbfs_instantiate_pinned(struct inode *dir, struct dentry *dentry, struct inode *inode)
+{
+	d_instantiate(dentry, inode);
+	dget(dentry);
+	inode_set_mtime_to_ts(dir, inode_set_ctime_current(dir));
+}
+
+bool rhugetlbfs_make_ids(struct inode *inode, u32 uid, bool set_uid, u32 gid, bool set_gid)
+{
+	kuid_t kuid = make_kuid(current_user_ns(), uid);
+	kgid_t kgid = make_kgid(current_user_ns(), gid);
+
+	if ((set_uid && !uid_valid(kuid)) || (set_gid && !gid_valid(kgid)))
+		return false;
+	if (set_uid)
+		inode->i_uid = kuid;
+	if (set_gid)
+		inode->i_gid = kgid;
+	return true;
+}
+
+u32 rhugetlbfs_uid_shown(const struct inode *inode)
+{
+	return from_kuid_munged(&init_user_ns, inode->i_uid);
+}
+
+u32 rhugetlbfs_gid_shown(const struct inode *inode)
+{
+	return from_kgid_munged(&init_user_ns, inode->i_gid);
+}
+
+void rhugetlbfs_fill_statfs(struct kstatfs *buf, u64 bsize, u64 blocks, u64 bfree, u64 files,
+			    u64 ffree)
+{
+	buf->f_type = HUGETLBFS_MAGIC;
+	buf->f_bsize = bsize;
+	buf->f_namelen = NAME_MAX;
+	buf->f_blocks = blocks;
+	buf->f_bfree = bfree;
+	buf->f_bavail = bfree;
+	buf->f_files = files;
+	buf->f_ffree = ffree;
+}
+
+size_t rhugetlbfs_iov_iter_count(const struct iov_iter *iter)
+{
+	return iov_iter_count(iter);
+}
+
+/* ---- Mappings and faults (kern/vma.rs) ---- */
+
+void rhugetlbfs_vma_info(const struct vm_area_struct *vma, unsigned long *start,
+			 unsigned long *end, unsigned long *flags)
+{
+	*start = vma->vm_start;
+	*end = vma->vm_end;
+	*flags = vma->vm_flags;
+}
+
+/*
+ * Huge pages are inserted as PFN entries (vmf_insert_pfn_pmd/pud need VM_PFNMAP); the
+ * mapping never grows by mremap (VM_DONTEXPAND) and is not dumped, as hugetlbfs.
+ */
+void rhugetlbfs_vma_setup(struct vm_area_struct *vma, const struct vm_operations_struct *ops,
+			  bool clear_maywrite)
+{
+	/* A read-only private mapping stays one: PFN mappings cannot be copy-on-write. */
+	if (clear_maywrite)
+		vm_flags_clear(vma, VM_MAYWRITE);
+	vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	vma->vm_ops = ops;
+}
+
+void rhugetlbfs_vmf_info(const struct vm_fault *vmf, struct vm_area_struct **vma,
+			 unsigned long *address, bool *write)
+{
+	*vma = vmf->vma;
+	*address = vmf->address;
+	*write = vmf->flags & FAULT_FLAG_WRITE;
+}
+
+vm_fault_t rhugetlbfs_insert_pfn(struct vm_fault *vmf, unsigned long pfn, unsigned int order,
+				 bool write)
+{
+	pfn_t p = __pfn_to_pfn_t(pfn, 0);
+
+	if (order == PMD_ORDER)
+		return vmf_insert_pfn_pmd(vmf, p, write);
+	if (order == PUD_ORDER)
+		return vmf_insert_pfn_pud(vmf, p, write);
+	return VM_FAULT_SIGBUS;
+}
+
+/* Zeroes nr base pages from pfn (a huge page before its first mapping). */
+void rhugetlbfs_zero_pages(unsigned long pfn, unsigned long nr)
+{
+	unsigned long i;
+
+	for (i = 0; i < nr; i++) {
+		clear_highpage(pfn_to_page(pfn + i));
+		if ((i & 511) == 511)
+			cond_resched();
+	}
+}
+
+/*
+ * Copies len bytes at offset of the huge page at pfn into a kernel buffer, base page by
+ * base page (1 GiB pages are not compound). No user memory is touched here, so callers may
+ * hold locks that a page fault takes.
+ */
+void rhugetlbfs_copy_from_page(unsigned long pfn, unsigned long offset, void *dst, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		unsigned long off = offset + done;
+		size_t n = min_t(size_t, len - done, PAGE_SIZE - (off & ~PAGE_MASK));
+
+		memcpy_from_page(dst + done, pfn_to_page(pfn + (off >> PAGE_SHIFT)),
+				 off & ~PAGE_MASK, n);
+		done += n;
+	}
+}
+
+size_t rhugetlbfs_copy_to_iter(const void *src, size_t len, struct iov_iter *iter)
+{
+	return copy_to_iter(src, len, iter);
+}
+
+/* An unmapped area of len bytes aligned to align: over-allocate by align, then align up. */
+unsigned long rhugetlbfs_get_unmapped_area(unsigned long addr, unsigned long len,
+					   unsigned long align, unsigned long flags)
+{
+	unsigned long ret;
+
+	if (len + align < len)
+		return -ENOMEM;
+	ret = mm_get_unmapped_area(current->mm, NULL, addr ? ALIGN(addr, align) : 0,
+				   len + align, 0, flags & ~MAP_FIXED);
+	if (IS_ERR_VALUE(ret))
+		return ret;
+	return ALIGN(ret, align);
+}
+
+/* Zeroes len bytes at offset of the huge page at pfn (partial pages of a hole punch). */
+void rhugetlbfs_zero_range(unsigned long pfn, unsigned long offset, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		unsigned long off = offset + done;
+		size_t n = min_t(size_t, len - done, PAGE_SIZE - (off & ~PAGE_MASK));
+
+		memzero_page(pfn_to_page(pfn + (off >> PAGE_SHIFT)), off & ~PAGE_MASK, n);
+		done += n;
+	}
 }

@@ -35,4 +35,53 @@ int rhugetlbfs_nr_zones(void);
 int rhugetlbfs_zone_span(int nid, int zone_idx, unsigned long *start_pfn, unsigned long *end_pfn);
 int rhugetlbfs_pfn_info(unsigned long pfn, int nid, int zone_idx, unsigned long *nr_pages);
 
+/* The filesystem (kern/fs.rs). */
+struct inode;
+struct inode_operations;
+struct file_operations;
+struct kstatfs;
+struct iov_iter;
+struct super_block;
+
+int rhugetlbfs_register_fs(void *data);
+void rhugetlbfs_unregister_fs(void);
+void rhugetlbfs_inode_set_ops(struct inode *inode, const struct inode_operations *iop,
+			      const struct file_operations *fop);
+struct dentry;
+void rhugetlbfs_instantiate_pinned(struct inode *dir, struct dentry *dentry, struct inode *inode);
+bool rhugetlbfs_make_ids(struct inode *inode, u32 uid, bool set_uid, u32 gid, bool set_gid);
+u32 rhugetlbfs_uid_shown(const struct inode *inode);
+u32 rhugetlbfs_gid_shown(const struct inode *inode);
+void rhugetlbfs_fill_statfs(struct kstatfs *buf, u64 bsize, u64 blocks, u64 bfree, u64 files,
+			    u64 ffree);
+size_t rhugetlbfs_iov_iter_count(const struct iov_iter *iter);
+
+/* Mappings and faults (kern/vma.rs). */
+struct vm_area_struct;
+struct vm_operations_struct;
+struct vm_fault;
+
+void rhugetlbfs_vma_info(const struct vm_area_struct *vma, unsigned long *start,
+			 unsigned long *end, unsigned long *flags);
+void rhugetlbfs_vma_setup(struct vm_area_struct *vma, const struct vm_operations_struct *ops,
+			  bool clear_maywrite);
+void rhugetlbfs_vmf_info(const struct vm_fault *vmf, struct vm_area_struct **vma,
+			 unsigned long *address, bool *write);
+unsigned int rhugetlbfs_insert_pfn(struct vm_fault *vmf, unsigned long pfn, unsigned int order,
+				   bool write);
+void rhugetlbfs_zero_pages(unsigned long pfn, unsigned long nr);
+void rhugetlbfs_copy_from_page(unsigned long pfn, unsigned long offset, void *dst, size_t len);
+size_t rhugetlbfs_copy_to_iter(const void *src, size_t len, struct iov_iter *iter);
+void rhugetlbfs_zero_range(unsigned long pfn, unsigned long offset, size_t len);
+unsigned long rhugetlbfs_get_unmapped_area(unsigned long addr, unsigned long len,
+					   unsigned long align, unsigned long flags);
+
+/* Implemented in Rust (kern/fs.rs). */
+void *rhugetlbfs_rs_init_fs_context(void *data);
+void rhugetlbfs_rs_free_fs_context(void *ctx);
+int rhugetlbfs_rs_parse_param(void *ctx, const char *key, size_t key_len, const char *value,
+			      size_t value_len, char *msg, size_t msg_len);
+int rhugetlbfs_rs_fill_super(struct super_block *sb, void *ctx, char *msg, size_t msg_len);
+void rhugetlbfs_rs_put_super(void *info);
+
 #endif /* RHUGETLBFS_SHIM_H */

@@ -81,6 +81,11 @@ impl HugePage {
         })
     }
 
+    /// The first page frame number.
+    pub(crate) fn pfn(&self) -> usize {
+        self.pfn
+    }
+
     /// The NUMA node the page is on.
     pub(crate) fn nid(&self) -> u32 {
         // SAFETY: By the type invariants `pfn` is an allocated, hence valid, page frame.
@@ -98,6 +103,29 @@ impl Drop for HugePage {
             Source::Contig => unsafe { bindings::free_contig_range(self.pfn, 1 << self.order) },
         }
     }
+}
+
+/// Zeroes the whole huge page of `order` whose first frame is `pfn` (before its first
+/// mapping).
+///
+/// # Safety
+///
+/// `pfn` must be the first frame of a huge page of `order` that the caller keeps alive for
+/// the call and that nobody else accesses meanwhile.
+pub(crate) unsafe fn zero_huge(pfn: usize, order: u32) {
+    // SAFETY: By the safety requirements.
+    unsafe { shim::rhugetlbfs_zero_pages(pfn, 1 << order) }
+}
+
+/// Zeroes `len` bytes at `offset` of the huge page whose first frame is `pfn`.
+///
+/// # Safety
+///
+/// `pfn` must be the first frame of a huge page the caller keeps alive for the call, and
+/// `offset + len` at most its size.
+pub(crate) unsafe fn zero_range(pfn: usize, offset: u64, len: usize) {
+    // SAFETY: By the safety requirements.
+    unsafe { shim::rhugetlbfs_zero_range(pfn, offset as _, len) }
 }
 
 /// Yields the CPU if the scheduler wants it (long loops over many pages).

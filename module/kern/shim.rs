@@ -5,11 +5,15 @@
 //! Private to [`crate::kern`]: each helper is wrapped once, with its contract, by the `kern`
 //! module that owns the concept (pages in `page.rs`, parameters in `params.rs`, ...).
 
-use kernel::ffi::{c_int, c_uint, c_ulong};
+use kernel::bindings;
+use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
 
 /// What `rhugetlbfs_alloc_buddy` returns on failure (`RH_NO_PFN`).
 pub(super) const RH_NO_PFN: c_ulong = !0;
 
+// `struct inode` and friends embed `struct module` pointers whose arch part is empty in
+// bindgen's view; only pointers cross here, so the layout does not matter.
+#[allow(improper_ctypes)]
 extern "C" {
     pub(super) fn rhugetlbfs_param_default_hugepagesz_kb() -> c_ulong;
     pub(super) fn rhugetlbfs_param_hugepages(order: c_uint) -> c_ulong;
@@ -32,4 +36,76 @@ extern "C" {
         zone_idx: c_int,
         nr_pages: *mut c_ulong,
     ) -> c_int;
+    pub(super) fn rhugetlbfs_register_fs(data: *mut c_void) -> c_int;
+    pub(super) fn rhugetlbfs_unregister_fs();
+    pub(super) fn rhugetlbfs_inode_set_ops(
+        inode: *mut bindings::inode,
+        iop: *const bindings::inode_operations,
+        fop: *const bindings::file_operations,
+    );
+    pub(super) fn rhugetlbfs_instantiate_pinned(
+        dir: *mut bindings::inode,
+        dentry: *mut bindings::dentry,
+        inode: *mut bindings::inode,
+    );
+    pub(super) fn rhugetlbfs_make_ids(
+        inode: *mut bindings::inode,
+        uid: u32,
+        set_uid: bool,
+        gid: u32,
+        set_gid: bool,
+    ) -> bool;
+    pub(super) fn rhugetlbfs_uid_shown(inode: *const bindings::inode) -> u32;
+    pub(super) fn rhugetlbfs_gid_shown(inode: *const bindings::inode) -> u32;
+    pub(super) fn rhugetlbfs_fill_statfs(
+        buf: *mut bindings::kstatfs,
+        bsize: u64,
+        blocks: u64,
+        bfree: u64,
+        files: u64,
+        ffree: u64,
+    );
+    pub(super) fn rhugetlbfs_iov_iter_count(iter: *const bindings::iov_iter) -> usize;
+    pub(super) fn rhugetlbfs_zero_pages(pfn: c_ulong, nr: c_ulong);
+    pub(super) fn rhugetlbfs_copy_from_page(
+        pfn: c_ulong,
+        offset: c_ulong,
+        dst: *mut c_void,
+        len: usize,
+    );
+    pub(super) fn rhugetlbfs_copy_to_iter(
+        src: *const c_void,
+        len: usize,
+        iter: *mut bindings::iov_iter,
+    ) -> usize;
+    pub(super) fn rhugetlbfs_zero_range(pfn: c_ulong, offset: c_ulong, len: usize);
+    pub(super) fn rhugetlbfs_vma_info(
+        vma: *const bindings::vm_area_struct,
+        start: *mut c_ulong,
+        end: *mut c_ulong,
+        flags: *mut c_ulong,
+    );
+    pub(super) fn rhugetlbfs_vma_setup(
+        vma: *mut bindings::vm_area_struct,
+        ops: *const bindings::vm_operations_struct,
+        clear_maywrite: bool,
+    );
+    pub(super) fn rhugetlbfs_vmf_info(
+        vmf: *const bindings::vm_fault,
+        vma: *mut *mut bindings::vm_area_struct,
+        address: *mut c_ulong,
+        write: *mut bool,
+    );
+    pub(super) fn rhugetlbfs_insert_pfn(
+        vmf: *mut bindings::vm_fault,
+        pfn: c_ulong,
+        order: c_uint,
+        write: bool,
+    ) -> bindings::vm_fault_t;
+    pub(super) fn rhugetlbfs_get_unmapped_area(
+        addr: c_ulong,
+        len: c_ulong,
+        align: c_ulong,
+        flags: c_ulong,
+    ) -> c_ulong;
 }

@@ -8,6 +8,7 @@
 //! Usage: `rh-vmtest [--list] [SUBSTRING...]`. Prints one line per test and a final
 //! `N passed, N failed` line; exits 1 if anything failed.
 
+mod fs_tests;
 mod harness;
 mod module_tests;
 mod pool_tests;
@@ -20,6 +21,7 @@ fn main() {
     let mut suite = Suite::new();
     module_tests::register(&mut suite);
     pool_tests::register(&mut suite);
+    fs_tests::register(&mut suite);
     if args.iter().any(|a| a == "--list") {
         suite.list();
         return;

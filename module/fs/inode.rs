@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per-file state: the page cache (huge page index → page) and the reservation map, and
+//! the fault, truncate and reservation logic on top (upstream `hugetlb_no_page`,
+//! `hugetlb_reserve_pages`, `remove_inode_hugepages`, `hugetlb_unreserve_pages`).
+//!
+//! # Locking
+//!
+//! - The fault mutex of `(inode, index)` ([`SuperInfo::fault_lock`]) serialises everything
+//!   that adds or removes the page at one index: faults, truncation, reads of it.
+//! - `inner` protects the page tree and the reservation map, held briefly; taken inside a
+//!   fault mutex, and it takes the pool's lock inside itself.
+
+use super::SuperInfo;
+use crate::acct::region::{FileRegion, RegionError, RegionStore, ResvMap, StoreAllocError};
+use crate::kern::page::HugePage;
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::rbtree::{RBTree, RBTreeNodeReservation};
+use kernel::sync::Mutex;
+
+/// The reservation map's region storage: a `KVec` grown on demand.
+pub(crate) struct KVecStore(KVec<FileRegion>);
+
+impl RegionStore for KVecStore {
+    fn slots(&self) -> &[FileRegion] {
+        &self.0
+    }
+
+    fn slots_mut(&mut self) -> &mut [FileRegion] {
+        &mut self.0
+    }
+
+    fn try_grow(&mut self, min_slots: usize) -> core::result::Result<(), StoreAllocError> {
+        let more = min_slots.saturating_sub(self.0.len());
+        self.0
+            .extend_with(more, FileRegion::EMPTY, GFP_KERNEL)
+            .map_err(|_| StoreAllocError)
+    }
+}
+
+struct InodeInner {
+    pages: RBTree<u64, HugePage>,
+    resv: ResvMap<KVecStore>,
+}
+
+/// The data of one regular file.
+#[pin_data]
+pub(crate) struct InodeInfo {
+    #[pin]
+    inner: Mutex<InodeInner>,
+}
+
+fn region_err(e: RegionError) -> Error {
+    match e {
+        RegionError::NoMem { .. } => ENOMEM,
+        _ => EINVAL,
+    }
+}
+
+impl InodeInfo {
+    /// An empty file.
+    pub(crate) fn new() -> Result<Pin<KBox<Self>>> {
+        KBox::pin_init(
+            pin_init!(InodeInfo {
+                inner <- new_mutex!(InodeInner {
+                    pages: RBTree::new(),
+                    resv: ResvMap::new(KVecStore(KVec::new())),
+                }),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Reserves pages `[from, to)` for a shared mapping (upstream `hugetlb_reserve_pages`
+    /// for `VM_MAYSHARE`): the reservation map first (two-phase), then the subpool, then
+    /// the pool. `ENOMEM` and nothing reserved on failure.
+    pub(crate) fn reserve_shared(&self, sb: &SuperInfo, from: u64, to: u64) -> Result {
+        let mut inner = self.inner.lock();
+        let chg = inner.resv.region_chg(from, to).map_err(region_err)?;
+        let gbl = match sb.subpool_get(chg) {
+            Ok(gbl) => gbl,
+            Err(e) => {
+                let _ = inner.resv.region_abort();
+                return Err(e);
+            }
+        };
+        if let Err(e) = sb.pool().reserve(gbl) {
+            let back = sb.subpool_put(chg);
+            sb.pool().unreserve(back);
+            let _ = inner.resv.region_abort();
+            return Err(e);
+        }
+        // Under the lock nobody added to the range meanwhile, so the add adds `chg` pages.
+        inner.resv.region_add(from, to).map_err(region_err)?;
+        Ok(())
+    }
+
+    /// The page at `idx`, if any (its first frame number). The caller holds the index's
+    /// fault mutex for as long as it uses the frames.
+    pub(crate) fn lookup(&self, idx: u64) -> Option<usize> {
+        self.inner.lock().pages.get(&idx).map(HugePage::pfn)
+    }
+
+    /// Returns the page at `idx`, taking and zeroing a new one if there is none (upstream
+    /// `hugetlb_no_page` plus `alloc_hugetlb_folio`). The caller holds the fault mutex.
+    ///
+    /// `in_size()` (the index is below `i_size`) is checked under the tree's lock, in the
+    /// same critical section that inserts the page: truncation changes `i_size` before it
+    /// takes that lock to collect pages, so a page is either seen (and freed) by it or not
+    /// added at all (`EFAULT`).
+    ///
+    /// A page without a reservation is charged to the subpool and the pool's unreserved
+    /// free pages, and its index is added to the reservation map (as upstream's commit).
+    /// `ENOSPC`/`ENOMEM` when no page may be had (the fault then gets SIGBUS).
+    pub(crate) fn get_or_alloc(
+        &self,
+        sb: &SuperInfo,
+        idx: u64,
+        in_size: impl Fn() -> bool,
+    ) -> Result<usize> {
+        if let Some(pfn) = self.lookup(idx) {
+            return Ok(pfn);
+        }
+        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let pfn = {
+            let mut inner = self.inner.lock();
+            if let Some(page) = inner.pages.get(&idx) {
+                return Ok(page.pfn());
+            }
+            if !in_size() {
+                return Err(EFAULT);
+            }
+            let reserved = inner.resv.region_count(idx, idx + 1) == 1;
+            let page = if reserved {
+                sb.pool().alloc_for_fault(true)?
+            } else {
+                inner.resv.region_chg(idx, idx + 1).map_err(region_err)?;
+                let gbl = match sb.subpool_get(1) {
+                    Ok(gbl) => gbl,
+                    Err(e) => {
+                        let _ = inner.resv.region_abort();
+                        return Err(e);
+                    }
+                };
+                match sb.pool().alloc_for_fault(gbl == 0) {
+                    Ok(page) => {
+                        let _ = inner.resv.region_add(idx, idx + 1);
+                        page
+                    }
+                    Err(e) => {
+                        let back = sb.subpool_put(1);
+                        if gbl == 0 && back > 0 {
+                            // The subpool's minimum reserve covered the page but did not
+                            // take it back: its global reservation goes.
+                            sb.pool().unreserve(back);
+                        }
+                        let _ = inner.resv.region_abort();
+                        return Err(e);
+                    }
+                }
+            };
+            let pfn = page.pfn();
+            inner.pages.insert(node.into_node(idx, page));
+            pfn
+        };
+        // Zeroed with only the fault mutex held: other indexes fault meanwhile, and reads
+        // and truncation of this index wait for the mutex.
+        // SAFETY: The page is in the file and cannot go while we hold its fault mutex; it
+        // is not mapped anywhere yet.
+        unsafe { crate::kern::page::zero_huge(pfn, sb.order()) };
+        Ok(pfn)
+    }
+
+    /// Allocates (zeroed) every missing page in `[from, to)` (upstream
+    /// `hugetlbfs_fallocate`): charged as a fault would be. `ENOSPC` when the quota or the
+    /// pool is exhausted, `EINTR` on a signal; pages allocated before stay.
+    pub(crate) fn prealloc(
+        &self,
+        sb: &SuperInfo,
+        ino: u64,
+        from: u64,
+        to: u64,
+        signal_pending: impl Fn() -> bool,
+    ) -> Result {
+        for idx in from..to {
+            if signal_pending() {
+                return Err(EINTR);
+            }
+            let _fault = sb.fault_lock(ino, idx);
+            self.get_or_alloc(sb, idx, || true).map_err(|_| ENOSPC)?;
+        }
+        Ok(())
+    }
+
+    /// Zeroes `[off, off + len)` of page `idx` if it is present (partial pages at the ends
+    /// of a punched hole).
+    pub(crate) fn zero_partial(&self, sb: &SuperInfo, ino: u64, idx: u64, off: u64, len: usize) {
+        let _fault = sb.fault_lock(ino, idx);
+        if let Some(pfn) = self.lookup(idx) {
+            // SAFETY: The page stays in the file while we hold its fault mutex; the caller
+            // keeps `off + len` within one huge page.
+            unsafe { crate::kern::page::zero_range(pfn, off, len) };
+        }
+    }
+
+    /// The indexes of the pages at or after `from`.
+    fn indexes_from(&self, from: u64) -> Result<KVec<u64>> {
+        let inner = self.inner.lock();
+        let mut v = KVec::new();
+        for (&idx, _) in inner.pages.iter() {
+            if idx >= from {
+                v.push(idx, GFP_KERNEL)?;
+            }
+        }
+        Ok(v)
+    }
+
+    /// Frees every page from index `from` on and drops the reservations there (upstream
+    /// `remove_inode_hugepages` + `hugetlb_unreserve_pages`). `ino` names the file for the
+    /// fault mutexes; `unmap(idx)` removes every mapping of page `idx`, and runs under the
+    /// index's fault mutex before the page is freed (a fault may have mapped it again after
+    /// the caller's first unmap, as upstream's `hugetlb_vmdelete_list` in the loop).
+    pub(crate) fn remove_from(&self, sb: &SuperInfo, ino: u64, from: u64, unmap: impl Fn(u64)) {
+        self.remove_range(sb, ino, from, u64::MAX, unmap)
+    }
+
+    /// As [`Self::remove_from`], for the pages in `[from, to)` (hole punch).
+    pub(crate) fn remove_range(
+        &self,
+        sb: &SuperInfo,
+        ino: u64,
+        from: u64,
+        to: u64,
+        unmap: impl Fn(u64),
+    ) {
+        let mut freed = 0u64;
+        // Without memory for the index list, pages are removed one lock round at a time.
+        let idxs = self.indexes_from(from).unwrap_or_default();
+        for idx in idxs.iter().copied().filter(|&i| i < to) {
+            let _fault = sb.fault_lock(ino, idx);
+            unmap(idx);
+            let page = self.inner.lock().pages.remove(&idx);
+            if let Some(page) = page {
+                sb.free_page(page);
+                freed += 1;
+            }
+        }
+        loop {
+            let next = self
+                .inner
+                .lock()
+                .pages
+                .iter()
+                .map(|(&k, _)| k)
+                .find(|&k| k >= from && k < to);
+            let Some(idx) = next else { break };
+            let _fault = sb.fault_lock(ino, idx);
+            unmap(idx);
+            let rest = self.inner.lock().pages.remove(&idx);
+            match rest {
+                Some(page) => {
+                    sb.free_page(page);
+                    freed += 1;
+                }
+                None => continue,
+            }
+        }
+        let chg = self.inner.lock().resv.region_del(from, to).unwrap_or(freed);
+        let back = sb.subpool_put(chg.saturating_sub(freed));
+        sb.pool().unreserve(back);
+    }
+}

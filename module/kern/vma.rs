@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Mappings of rhugetlbfs files: `mmap`, `get_unmapped_area` and the `vm_operations`.
+//!
+//! Pages are inserted as PFN entries from `huge_fault` (`vmf_insert_pfn_pmd` for 2 MiB,
+//! `vmf_insert_pfn_pud` for 1 GiB), which needs `VM_PFNMAP`; so only shared and read-only
+//! private mappings (made unable to become writable) are accepted: the kernel refuses
+//! `VM_PFNMAP` on copy-on-write mappings. A 4 KiB fault never maps anything: it is counted
+//! as a fallback and gets SIGBUS.
+//!
+//! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h)
+
+use super::fs::{inode_info, sb_info};
+use super::shim;
+use crate::acct::stats::FaultKind;
+use kernel::bindings;
+use kernel::ffi::{c_int, c_uint, c_ulong};
+use kernel::prelude::*;
+
+/// `MAP_FIXED` (uapi `asm-generic/mman-common.h`; not in the bindings).
+const MAP_FIXED: c_ulong = 0x10;
+
+const VM_FAULT_SIGBUS: bindings::vm_fault_t = bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+const VM_FAULT_NOPAGE: bindings::vm_fault_t = bindings::vm_fault_reason_VM_FAULT_NOPAGE;
+const VM_FAULT_FALLBACK: bindings::vm_fault_t = bindings::vm_fault_reason_VM_FAULT_FALLBACK;
+
+/// `start`, `end`, `flags` of a VMA.
+///
+/// # Safety
+///
+/// `vma` must be a live VMA (its mm's lock held by the caller's context).
+unsafe fn vma_info(vma: *const bindings::vm_area_struct) -> (u64, u64, u64) {
+    let (mut start, mut end, mut flags) = (0, 0, 0);
+    // SAFETY: By the safety requirements; the out-pointers are locals.
+    unsafe { shim::rhugetlbfs_vma_info(vma, &mut start, &mut end, &mut flags) };
+    (start as u64, end as u64, flags as u64)
+}
+
+/// `file_operations::mmap` (upstream `hugetlbfs_file_mmap`).
+///
+/// # Safety
+///
+/// VFS callback contract: `file` is one of our regular files, `vma` the new VMA, the mm
+/// write-locked.
+pub(crate) unsafe extern "C" fn rh_mmap(
+    file: *mut bindings::file,
+    vma: *mut bindings::vm_area_struct,
+) -> c_int {
+    // SAFETY: By the callback contract.
+    let (inode, start, end, flags, pgoff) = unsafe {
+        let (s, e, f) = vma_info(vma);
+        ((*file).f_inode, s, e, f, (*vma).vm_pgoff as u64)
+    };
+    // SAFETY: `inode` is ours and alive (the file holds it).
+    let (sb, info) = unsafe { (sb_info((*inode).i_sb), inode_info(inode)) };
+    let Some(info) = info else {
+        return ENODEV.to_errno();
+    };
+    let order = sb.order();
+    let shift = sb.page_shift();
+    let hsize = sb.page_size();
+    if pgoff & ((1 << order) - 1) != 0 || start & (hsize - 1) != 0 || end & (hsize - 1) != 0 {
+        return EINVAL.to_errno();
+    }
+    let private = flags & u64::from(bindings::VM_MAYSHARE) == 0;
+    if private && flags & u64::from(bindings::VM_WRITE) != 0 {
+        // Writable private mappings need copy-on-write, which PFN mappings cannot do.
+        return EINVAL.to_errno();
+    }
+    let from = pgoff >> order;
+    let to = from + ((end - start) >> shift);
+    // A read-only private mapping reserves nothing: it can only map the file's pages.
+    if !private && flags & u64::from(bindings::VM_NORESERVE) == 0 {
+        if let Err(e) = info.reserve_shared(sb, from, to) {
+            return e.to_errno();
+        }
+    }
+    // SAFETY: `vma` is being set up by us; `VM_OPS` is static.
+    unsafe { shim::rhugetlbfs_vma_setup(vma, &VM_OPS.0, private) };
+    if flags & u64::from(bindings::VM_WRITE) != 0 {
+        let len = (to << shift) as i64;
+        // SAFETY: `inode` is alive; `i_rwsem` serialises size changes (as `inode_lock`).
+        unsafe {
+            bindings::down_write(core::ptr::addr_of_mut!((*inode).i_rwsem));
+            if (*inode).i_size < len {
+                (*inode).i_size = len;
+            }
+            bindings::up_write(core::ptr::addr_of_mut!((*inode).i_rwsem));
+        }
+    }
+    0
+}
+
+/// `file_operations::get_unmapped_area`: huge-page-aligned addresses; `EINVAL` for an
+/// unaligned length or fixed address.
+///
+/// # Safety
+///
+/// VFS callback contract: called from `mmap` with `file` one of our regular files.
+pub(crate) unsafe extern "C" fn rh_get_unmapped_area(
+    file: *mut bindings::file,
+    addr: c_ulong,
+    len: c_ulong,
+    _pgoff: c_ulong,
+    flags: c_ulong,
+) -> c_ulong {
+    // SAFETY: By the callback contract.
+    let sb = unsafe { sb_info((*(*file).f_inode).i_sb) };
+    let hsize = sb.page_size() as c_ulong;
+    let einval = EINVAL.to_errno() as isize as c_ulong;
+    if len & (hsize - 1) != 0 {
+        return einval;
+    }
+    if flags & MAP_FIXED != 0 {
+        return if addr & (hsize - 1) != 0 {
+            einval
+        } else {
+            addr
+        };
+    }
+    // SAFETY: Called in mmap context, where `current->mm` is the target mm.
+    unsafe { shim::rhugetlbfs_get_unmapped_area(addr, len, hsize, flags) }
+}
+
+/// `vm_operations_struct::huge_fault`: maps the page of the faulting index with one PMD or
+/// PUD entry (upstream `hugetlb_fault` + `hugetlb_no_page`).
+///
+/// # Safety
+///
+/// MM callback contract: `vmf` describes a fault on one of our VMAs, mmap lock held.
+unsafe extern "C" fn rh_huge_fault(
+    vmf: *mut bindings::vm_fault,
+    order: c_uint,
+) -> bindings::vm_fault_t {
+    let mut vma = core::ptr::null_mut();
+    let (mut address, mut write) = (0, false);
+    // SAFETY: By the callback contract.
+    let (start, pgoff, inode) = unsafe {
+        shim::rhugetlbfs_vmf_info(vmf, &mut vma, &mut address, &mut write);
+        let (s, _, _) = vma_info(vma);
+        (s, (*vma).vm_pgoff as u64, (*(*vma).vm_file).f_inode)
+    };
+    // SAFETY: The VMA's file holds the inode.
+    let (sb, info) = unsafe { (sb_info((*inode).i_sb), inode_info(inode)) };
+    let Some(info) = info else {
+        return VM_FAULT_SIGBUS;
+    };
+    if order != sb.order() {
+        // A PUD attempt on a 2 MiB mapping, or a PMD one on a 1 GiB mapping: the core
+        // retries at the next size down, ending in `rh_fault`.
+        return VM_FAULT_FALLBACK;
+    }
+    let shift = sb.page_shift();
+    let idx = ((address as u64 - start) >> shift) + (pgoff >> order);
+    // SAFETY: `inode` is alive.
+    let ino = unsafe { (*inode).i_ino } as u64;
+    let _fault = sb.fault_lock(ino, idx);
+    // The size is checked under the fault mutex, and again where a new page is inserted.
+    let in_size = || {
+        // SAFETY: `inode` is alive; a racy read of `i_size` is what `i_size_read` does on
+        // 64-bit.
+        let size = unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*inode).i_size)) };
+        idx < (size as u64 + sb.page_size() - 1) >> shift
+    };
+    if !in_size() {
+        return VM_FAULT_SIGBUS;
+    }
+    let pfn = match info.get_or_alloc(sb, idx, in_size) {
+        Ok(pfn) => pfn,
+        Err(_) => return VM_FAULT_SIGBUS,
+    };
+    // SAFETY: `vmf` is the live fault; the page stays in the file while we hold the fault
+    // mutex, and is unmapped before it is ever freed.
+    let ret = unsafe { shim::rhugetlbfs_insert_pfn(vmf, pfn, order, write) };
+    if ret == VM_FAULT_NOPAGE {
+        sb.pool()
+            .stats
+            .record_fault(if order == bindings::HPAGE_PUD_ORDER {
+                FaultKind::Pud
+            } else {
+                FaultKind::Pmd
+            });
+    }
+    ret
+}
+
+/// `vm_operations_struct::fault`: a 4 KiB fault, which rhugetlbfs never serves.
+///
+/// # Safety
+///
+/// MM callback contract.
+unsafe extern "C" fn rh_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+    let mut vma = core::ptr::null_mut();
+    let (mut address, mut write) = (0, false);
+    // SAFETY: By the callback contract.
+    let inode = unsafe {
+        shim::rhugetlbfs_vmf_info(vmf, &mut vma, &mut address, &mut write);
+        (*(*vma).vm_file).f_inode
+    };
+    // SAFETY: The VMA's file holds the inode.
+    let sb = unsafe { sb_info((*inode).i_sb) };
+    sb.pool().stats.record_fault(FaultKind::Fallback);
+    VM_FAULT_SIGBUS
+}
+
+/// `vm_operations_struct::pagesize`: the huge page size (smaps `KernelPageSize`).
+///
+/// # Safety
+///
+/// MM callback contract: `vma` is one of ours.
+unsafe extern "C" fn rh_pagesize(vma: *mut bindings::vm_area_struct) -> c_ulong {
+    // SAFETY: By the callback contract.
+    let sb = unsafe { sb_info((*(*(*vma).vm_file).f_inode).i_sb) };
+    sb.page_size() as c_ulong
+}
+
+/// `vm_operations_struct::may_split`: only at huge page boundaries.
+///
+/// # Safety
+///
+/// MM callback contract: `vma` is one of ours.
+unsafe extern "C" fn rh_may_split(vma: *mut bindings::vm_area_struct, addr: c_ulong) -> c_int {
+    // SAFETY: By the callback contract.
+    let sb = unsafe { sb_info((*(*(*vma).vm_file).f_inode).i_sb) };
+    if addr as u64 & (sb.page_size() - 1) != 0 {
+        return EINVAL.to_errno();
+    }
+    0
+}
+
+/// A read-only C table in a static (see `fs::Table`).
+#[repr(transparent)]
+struct VmOps(bindings::vm_operations_struct);
+
+// SAFETY: Never written after initialisation.
+unsafe impl Sync for VmOps {}
+
+static VM_OPS: VmOps = VmOps(bindings::vm_operations_struct {
+    huge_fault: Some(rh_huge_fault),
+    fault: Some(rh_fault),
+    pagesize: Some(rh_pagesize),
+    may_split: Some(rh_may_split),
+    // SAFETY: The other callbacks are optional; all-zero is "none".
+    ..unsafe { core::mem::zeroed() }
+});
