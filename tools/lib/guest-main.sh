@@ -4,7 +4,7 @@
 # kernel's hugetlbfs and rhugetlbfs in this same guest. TCG is slow, so sizes are modest.
 set -euo pipefail
 insmod "$RH_KO"
-trap 'for m in /mnt/rh2m /mnt/rh1g; do umount "$m" 2>/dev/null || true; done; rmmod rhugetlbfs 2>/dev/null || true' EXIT
+trap 'for m in /tmp/rh2m /tmp/rh1g; do umount "$m" 2>/dev/null || true; done; rmmod rhugetlbfs 2>/dev/null || true' EXIT
 echo "== module"
 grep '^rhugetlbfs ' /proc/modules
 for p in /sys/module/rhugetlbfs/parameters/*; do echo "$(basename "$p") = $(cat "$p")"; done
@@ -17,9 +17,9 @@ echo "== rhugetlbfs pools (/sys/fs/rhugetlbfs/meminfo)"
 cat /sys/fs/rhugetlbfs/meminfo
 mounts=()
 if grep -qw rhugetlbfs /proc/filesystems; then
-	mkdir -p /mnt/rh2m /mnt/rh1g
-	mount -t rhugetlbfs -o pagesize=2M none /mnt/rh2m && mounts+=(--mount /mnt/rh2m)
-	mount -t rhugetlbfs -o pagesize=1G none /mnt/rh1g && mounts+=(--mount /mnt/rh1g)
+	mkdir -p /tmp/rh2m /tmp/rh1g
+	mount -t rhugetlbfs -o pagesize=2M none /tmp/rh2m && mounts+=(--mount /tmp/rh2m)
+	mount -t rhugetlbfs -o pagesize=1G none /tmp/rh1g && mounts+=(--mount /tmp/rh1g)
 else
 	echo "(this module build has no rhugetlbfs filesystem yet: pools only)"
 fi

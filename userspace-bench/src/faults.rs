@@ -194,10 +194,34 @@ fn touch_pass(
 
 fn time_populate(backing: &Backing, bytes: u64, rounds: u32) -> std::io::Result<f64> {
     let mut secs = Vec::new();
+    let mut fc = FaultCounter::open().ok();
     for _ in 0..rounds.max(1) {
         let t = Instant::now();
         let r = backing.map(bytes, true)?;
         secs.push(t.elapsed().as_secs_f64());
+        // A populated mapping takes no fault on touch. mm_populate() silently skips some
+        // mappings (VM_PFNMAP ones, such as rhugetlbfs's): then the time above measured
+        // nothing, and saying so beats printing an absurd GB/s.
+        if let Some(f) = fc.as_mut() {
+            let before = f.read();
+            let pages = r.len() / backing.page_size as usize;
+            for i in 0..pages {
+                // SAFETY: in bounds of the mapping; volatile so the read is not elided.
+                unsafe {
+                    std::hint::black_box(std::ptr::read_volatile(
+                        r.as_ptr().add(i * backing.page_size as usize),
+                    ))
+                };
+            }
+            let faults = f.read() - before;
+            if faults > 0 {
+                return Err(std::io::Error::other(format!(
+                    "{} did not prefault: {faults} faults touching the {pages} pages afterwards \
+                     (mm_populate skips VM_PFNMAP mappings)",
+                    populate_method(backing)
+                )));
+            }
+        }
         drop(r);
     }
     Ok(stats::gbps(bytes, stats::median(&secs)))
@@ -291,7 +315,18 @@ pub fn run(backing: &Backing, pages: u64, cfg: &FaultConfig) -> Result<FaultResu
     let (read_kind, read) = match backing.kind {
         BackingKind::Mount { .. } => {
             let r = (|| -> std::io::Result<()> {
-                let src = backing.map(bytes, true)?; // populated: pages in the page cache
+                let src = backing.map(bytes, true)?;
+                // Put every page in the page cache (MAP_POPULATE alone may not have: it
+                // skips PFN mappings), so the timed reads below map existing pages.
+                for i in 0..src.len() / backing.page_size as usize {
+                    // SAFETY: in bounds of the mapping; volatile so the write is not elided.
+                    unsafe {
+                        std::ptr::write_volatile(
+                            src.as_ptr().add(i * backing.page_size as usize),
+                            1,
+                        )
+                    };
+                }
                 touch_pass(
                     backing,
                     pages,
