@@ -18,6 +18,10 @@ pub fn register(s: &mut Suite) {
     s.add("fs_min_size_enomem_when_pool_short", min_size_enomem);
     s.add("fs_nr_inodes_limit", nr_inodes_limit);
     s.add("fs_namespace_ops", namespace_ops);
+    s.add(
+        "fs_pool_shrink_below_in_use_becomes_surplus",
+        shrink_below_in_use,
+    );
     s.add("fs_write_einval_read_holes_zero", write_read);
     s.add("fs_truncate_must_be_aligned", truncate_aligned);
     s.add("fs_permissions_enforced", permissions);
@@ -1266,5 +1270,48 @@ fn fallocate() -> TestResult {
     unmap(p, 3 * MB2);
     drop(file);
     std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+    f.finish()
+}
+
+/// Shrinking the pool below the pages in use frees the free ones and turns the rest of the
+/// excess into surplus, which leaves the pool when the pages come back (set_max_huge_pages).
+fn shrink_below_in_use() -> TestResult {
+    let f = Fresh::new(4)?;
+    mount("")?;
+    let len = 3 * (2 << 20);
+    let path = format!("{MNT}/inuse");
+    let p = map_ok(&path, len, libc::MAP_SHARED)?;
+    for i in 0..3 {
+        // SAFETY: inside the 3-page mapping.
+        unsafe { std::ptr::write_volatile(p.add(i * (2 << 20)), 1u8) };
+    }
+    let state = || -> Result<(u64, u64, u64, u64), String> {
+        Ok((
+            counter(2048, "nr_hugepages")?,
+            counter(2048, "free_hugepages")?,
+            counter(2048, "resv_hugepages")?,
+            counter(2048, "surplus_hugepages")?,
+        ))
+    };
+    ensure!(
+        state()? == (4, 1, 0, 0),
+        "3 pages in use of 4: {:?}",
+        state()?
+    );
+    set_nr(2048, 1)?;
+    // The one free page goes; two of the three in use are above the target: surplus.
+    ensure!(
+        state()? == (3, 0, 0, 2),
+        "after shrinking to 1 with 3 in use: (nr, free, resv, surplus) = {:?}",
+        state()?
+    );
+    unmap(p, len);
+    std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+    // The surplus pages left the pool as they were freed; one persistent page stays.
+    ensure!(
+        state()? == (1, 1, 0, 0),
+        "after freeing the file: (nr, free, resv, surplus) = {:?}",
+        state()?
+    );
     f.finish()
 }
