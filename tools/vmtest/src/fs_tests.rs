@@ -5,7 +5,7 @@
 
 use crate::ensure;
 use crate::harness::{Suite, TestResult};
-use crate::sys;
+use crate::sys::{self, counter, counters, hdir, set_nr, SIZES};
 use std::ffi::CString;
 use std::os::unix::fs::MetadataExt;
 
@@ -50,21 +50,7 @@ pub fn register(s: &mut Suite) {
 
 const MNT: &str = "/tmp/rhfs";
 const HUGETLBFS_MAGIC: i64 = 0x958458f6;
-const SIZES: [u64; 2] = [2048, 1048576];
 
-fn hdir(kb: u64) -> String {
-    format!("/sys/fs/rhugetlbfs/hugepages/hugepages-{kb}kB")
-}
-
-fn set_nr(kb: u64, n: u64) -> Result<(), String> {
-    sys::write_ok(&format!("{}/nr_hugepages", hdir(kb)), &format!("{n}\n"))
-}
-
-fn counter(kb: u64, name: &str) -> Result<u64, String> {
-    sys::read_u64(&format!("{}/{name}", hdir(kb)))
-}
-
-/// mount(2) of rhugetlbfs on `dir`; Err(errno).
 fn mount_at(dir: &str, opts: &str) -> Result<(), i32> {
     let _ = std::fs::create_dir_all(dir);
     let src = CString::new("none").unwrap();
@@ -1285,14 +1271,7 @@ fn shrink_below_in_use() -> TestResult {
         // SAFETY: inside the 3-page mapping.
         unsafe { std::ptr::write_volatile(p.add(i * (2 << 20)), 1u8) };
     }
-    let state = || -> Result<(u64, u64, u64, u64), String> {
-        Ok((
-            counter(2048, "nr_hugepages")?,
-            counter(2048, "free_hugepages")?,
-            counter(2048, "resv_hugepages")?,
-            counter(2048, "surplus_hugepages")?,
-        ))
-    };
+    let state = || counters(2048);
     ensure!(
         state()? == (4, 1, 0, 0),
         "3 pages in use of 4: {:?}",

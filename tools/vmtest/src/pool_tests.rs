@@ -2,7 +2,7 @@
 
 use crate::ensure;
 use crate::harness::{Suite, TestResult};
-use crate::sys;
+use crate::sys::{self, counters, hdir, set_nr, SIZES};
 use std::os::unix::fs::MetadataExt;
 
 pub fn register(s: &mut Suite) {
@@ -25,25 +25,8 @@ pub fn register(s: &mut Suite) {
 }
 
 const ROOT: &str = "/sys/fs/rhugetlbfs";
-const SIZES: [u64; 2] = [2048, 1048576];
-
-fn hdir(kb: u64) -> String {
-    format!("{ROOT}/hugepages/hugepages-{kb}kB")
-}
-
 fn ndir(nid: usize, kb: u64) -> String {
     format!("{ROOT}/node/node{nid}/hugepages/hugepages-{kb}kB")
-}
-
-/// The global counters of one size: (nr, free, resv, surplus).
-fn counters(kb: u64) -> Result<(u64, u64, u64, u64), String> {
-    let d = hdir(kb);
-    Ok((
-        sys::read_u64(&format!("{d}/nr_hugepages"))?,
-        sys::read_u64(&format!("{d}/free_hugepages"))?,
-        sys::read_u64(&format!("{d}/resv_hugepages"))?,
-        sys::read_u64(&format!("{d}/surplus_hugepages"))?,
-    ))
 }
 
 /// Checks the invariants between global and per-node counters of one size.
@@ -64,10 +47,6 @@ fn check_consistent(kb: u64) -> Result<(), String> {
         "{kb}kB: per-node sums (nr {snr}, free {sfree}, surplus {ssurp}) != global ({nr}, {free}, {surplus})"
     );
     Ok(())
-}
-
-fn set_nr(kb: u64, n: u64) -> Result<(), String> {
-    sys::write_ok(&format!("{}/nr_hugepages", hdir(kb)), &format!("{n}\n"))
 }
 
 /// Loads the module fresh and empties its pools afterwards, whatever the test did.

@@ -131,3 +131,31 @@ pub fn free_kb() -> Result<u64, String> {
         .sum();
     Ok(meminfo_kb("MemFree")? + pcp_pages * 4)
 }
+
+/// The huge page sizes rhugetlbfs has, in kB.
+pub const SIZES: [u64; 2] = [2048, 1048576];
+
+/// `/sys/fs/rhugetlbfs/hugepages/hugepages-<kb>kB`.
+pub fn hdir(kb: u64) -> String {
+    format!("/sys/fs/rhugetlbfs/hugepages/hugepages-{kb}kB")
+}
+
+/// Writes the global `nr_hugepages` of one size.
+pub fn set_nr(kb: u64, n: u64) -> Result<(), String> {
+    write_ok(&format!("{}/nr_hugepages", hdir(kb)), &format!("{n}\n"))
+}
+
+/// One counter file of one size (`free_hugepages`, ...).
+pub fn counter(kb: u64, name: &str) -> Result<u64, String> {
+    read_u64(&format!("{}/{name}", hdir(kb)))
+}
+
+/// The global counters of one size: (nr, free, resv, surplus).
+pub fn counters(kb: u64) -> Result<(u64, u64, u64, u64), String> {
+    Ok((
+        counter(kb, "nr_hugepages")?,
+        counter(kb, "free_hugepages")?,
+        counter(kb, "resv_hugepages")?,
+        counter(kb, "surplus_hugepages")?,
+    ))
+}
