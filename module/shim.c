@@ -352,17 +352,77 @@ void rhugetlbfs_vma_info(const struct vm_area_struct *vma, unsigned long *start,
 }
 
 /*
- * Huge pages are inserted as PFN entries (vmf_insert_pfn_pmd/pud need VM_PFNMAP); the
- * mapping never grows by mremap (VM_DONTEXPAND) and is not dumped, as hugetlbfs.
+ * Huge pages are inserted as PFN entries by vmf_insert_pfn_pmd/pud: shared mappings are
+ * VM_PFNMAP; private ones VM_MIXEDMAP, since VM_PFNMAP may not be copy-on-write. The
+ * mapping never grows by mremap (VM_DONTEXPAND) and is not dumped, as hugetlbfs. A
+ * read-only private mapping stays read-only (see fs/private.rs).
  */
 void rhugetlbfs_vma_setup(struct vm_area_struct *vma, const struct vm_operations_struct *ops,
-			  bool clear_maywrite)
+			  bool private, void *private_data)
 {
-	/* A read-only private mapping stays one: PFN mappings cannot be copy-on-write. */
-	if (clear_maywrite)
+	if (private && !(vma->vm_flags & VM_WRITE))
 		vm_flags_clear(vma, VM_MAYWRITE);
-	vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	/*
+	 * The core calls huge_fault of a VM_PFNMAP mapping whatever the THP setting; for
+	 * VM_MIXEDMAP only with THP "always", or "madvise" and VM_HUGEPAGE.
+	 */
+	vm_flags_set(vma, (private ? VM_MIXEDMAP | VM_HUGEPAGE : VM_PFNMAP) | VM_DONTEXPAND |
+				  VM_DONTDUMP);
 	vma->vm_ops = ops;
+	vma->vm_private_data = private_data;
+}
+
+/*
+ * At fork, from vm_ops->open of the child's VMA: zaps the parent's VMA at the same range
+ * (dup_mmap runs in the parent, its mmap lock held for writing, before copy_page_range),
+ * so that no writable entry of a private page is copied and both sides fault again.
+ */
+void rhugetlbfs_zap_fork_parent(struct vm_area_struct *child)
+{
+	struct vm_area_struct *parent = vma_lookup(current->mm, child->vm_start);
+
+	mmap_assert_write_locked(current->mm);
+	if (parent && parent != child && parent->vm_file == child->vm_file &&
+	    parent->vm_end == child->vm_end)
+		zap_page_range_single(parent, parent->vm_start,
+				      parent->vm_end - parent->vm_start, NULL);
+}
+
+/*
+ * From vm_ops->close: whether another VMA of the same mm still maps part of vma's file
+ * range with the same private state. mremap closes the old VMA after moving its entries to
+ * the new one, and closes the new one if the move fails: the pages stay then. Not asked at
+ * exit_mmap (no user left), where the VMAs already closed are being freed.
+ */
+bool rhugetlbfs_private_still_mapped(struct vm_area_struct *vma)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	unsigned long first = vma->vm_pgoff, last = vma->vm_pgoff + vma_pages(vma);
+	struct vm_area_struct *v;
+	VMA_ITERATOR(vmi, mm, 0);
+
+	if (!atomic_read(&mm->mm_users))
+		return false;
+	mmap_assert_locked(mm);
+	for_each_vma(vmi, v) {
+		if (v == vma || v->vm_private_data != vma->vm_private_data)
+			continue;
+		if (v->vm_pgoff < last && first < v->vm_pgoff + vma_pages(v))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * From vm_ops->mprotect, mmap lock held for writing: keeps faults under the per-VMA lock
+ * out until the new protection is in place, and zaps [start, end) so that the next faults
+ * map with it.
+ */
+void rhugetlbfs_zap_for_mprotect(struct vm_area_struct *vma, unsigned long start,
+				 unsigned long end)
+{
+	vma_start_write(vma);
+	zap_page_range_single(vma, start, end - start, NULL);
 }
 
 void rhugetlbfs_vmf_info(const struct vm_fault *vmf, struct vm_area_struct **vma,
@@ -392,6 +452,18 @@ void rhugetlbfs_zero_pages(unsigned long pfn, unsigned long nr)
 
 	for (i = 0; i < nr; i++) {
 		clear_highpage(pfn_to_page(pfn + i));
+		if ((i & 511) == 511)
+			cond_resched();
+	}
+}
+
+/* Copies nr base pages from src_pfn to dst_pfn (copy-on-write of a private page). */
+void rhugetlbfs_copy_pages(unsigned long dst_pfn, unsigned long src_pfn, unsigned long nr)
+{
+	unsigned long i;
+
+	for (i = 0; i < nr; i++) {
+		copy_highpage(pfn_to_page(dst_pfn + i), pfn_to_page(src_pfn + i));
 		if ((i & 511) == 511)
 			cond_resched();
 	}

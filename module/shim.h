@@ -64,11 +64,16 @@ struct vm_fault;
 void rhugetlbfs_vma_info(const struct vm_area_struct *vma, unsigned long *start,
 			 unsigned long *end, unsigned long *flags);
 void rhugetlbfs_vma_setup(struct vm_area_struct *vma, const struct vm_operations_struct *ops,
-			  bool clear_maywrite);
+			  bool private, void *private_data);
+void rhugetlbfs_zap_fork_parent(struct vm_area_struct *child);
+bool rhugetlbfs_private_still_mapped(struct vm_area_struct *vma);
+void rhugetlbfs_zap_for_mprotect(struct vm_area_struct *vma, unsigned long start,
+				 unsigned long end);
 void rhugetlbfs_vmf_info(const struct vm_fault *vmf, struct vm_area_struct **vma,
 			 unsigned long *address, bool *write);
 unsigned int rhugetlbfs_insert_pfn(struct vm_fault *vmf, unsigned long pfn, unsigned int order,
 				   bool write);
+void rhugetlbfs_copy_pages(unsigned long dst_pfn, unsigned long src_pfn, unsigned long nr);
 void rhugetlbfs_zero_pages(unsigned long pfn, unsigned long nr);
 void rhugetlbfs_copy_from_page(unsigned long pfn, unsigned long offset, void *dst, size_t len);
 size_t rhugetlbfs_copy_to_iter(const void *src, size_t len, struct iov_iter *iter);

@@ -78,16 +78,7 @@ impl InodeInfo {
     pub(crate) fn reserve_shared(&self, sb: &SuperInfo, from: u64, to: u64) -> Result {
         let mut inner = self.inner.lock();
         let chg = inner.resv.region_chg(from, to).map_err(region_err)?;
-        let gbl = match sb.subpool_get(chg) {
-            Ok(gbl) => gbl,
-            Err(e) => {
-                let _ = inner.resv.region_abort();
-                return Err(e);
-            }
-        };
-        if let Err(e) = sb.pool().reserve(gbl) {
-            let back = sb.subpool_put(chg);
-            sb.pool().unreserve(back);
+        if let Err(e) = sb.reserve_pages(chg) {
             let _ = inner.resv.region_abort();
             return Err(e);
         }
@@ -100,6 +91,16 @@ impl InodeInfo {
     /// fault mutex for as long as it uses the frames.
     pub(crate) fn lookup(&self, idx: u64) -> Option<usize> {
         self.inner.lock().pages.get(&idx).map(HugePage::pfn)
+    }
+
+    /// Copies the file's page at `idx` into `dst` (a private copy); `false` for a hole.
+    /// The copy runs under the tree's lock, which keeps the page in the file meanwhile.
+    pub(crate) fn copy_page_into(&self, idx: u64, dst: &mut HugePage) -> Result<bool> {
+        let inner = self.inner.lock();
+        match inner.pages.get(&idx) {
+            Some(page) => dst.copy_from(page).map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// Returns the page at `idx`, taking and zeroing a new one if there is none (upstream
@@ -136,25 +137,12 @@ impl InodeInfo {
                 sb.pool().alloc_for_fault(true)?
             } else {
                 inner.resv.region_chg(idx, idx + 1).map_err(region_err)?;
-                let gbl = match sb.subpool_get(1) {
-                    Ok(gbl) => gbl,
-                    Err(e) => {
-                        let _ = inner.resv.region_abort();
-                        return Err(e);
-                    }
-                };
-                match sb.pool().alloc_for_fault(gbl == 0) {
+                match sb.alloc_unreserved() {
                     Ok(page) => {
                         let _ = inner.resv.region_add(idx, idx + 1);
                         page
                     }
                     Err(e) => {
-                        let back = sb.subpool_put(1);
-                        if gbl == 0 && back > 0 {
-                            // The subpool's minimum reserve covered the page but did not
-                            // take it back: its global reservation goes.
-                            sb.pool().unreserve(back);
-                        }
                         let _ = inner.resv.region_abort();
                         return Err(e);
                     }

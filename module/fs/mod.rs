@@ -19,6 +19,7 @@ use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::{Arc, Mutex};
 
 pub(crate) mod inode;
+pub(crate) mod private;
 
 /// Fault mutexes per mount (upstream `hugetlb_fault_mutex_table`, per super block here).
 const NR_FAULT_MUTEXES: usize = 64;
@@ -230,6 +231,39 @@ impl SuperInfo {
             Some(sp) => sp.hugepage_subpool_put_pages(delta).unwrap_or(0),
             None => delta,
         }
+    }
+
+    /// Reserves `n` pages for a mapping (upstream `hugetlb_reserve_pages` minus the maps):
+    /// the subpool first, then the pool. `ENOMEM` and nothing reserved on failure.
+    pub(crate) fn reserve_pages(&self, n: u64) -> Result {
+        let gbl = self.subpool_get(n)?;
+        self.pool
+            .reserve(gbl)
+            .inspect_err(|_| self.subpool_undo(n, gbl))
+    }
+
+    /// Drops `n` reservations taken by [`Self::reserve_pages`] and not consumed.
+    pub(crate) fn unreserve_pages(&self, n: u64) {
+        let back = self.subpool_put(n);
+        self.pool.unreserve(back);
+    }
+
+    /// Takes a page no reservation covers (upstream `alloc_hugetlb_folio` when
+    /// `vma_needs_reservation`): charged to the subpool, then taken from the pool's
+    /// unreserved free pages. `ENOSPC` over the quota, `ENOMEM` without a free page.
+    pub(crate) fn alloc_unreserved(&self) -> Result<HugePage> {
+        let gbl = self.subpool_get(1).map_err(|_| ENOSPC)?;
+        self.pool
+            .alloc_for_fault(gbl == 0)
+            .inspect_err(|_| self.subpool_undo(1, gbl))
+    }
+
+    /// Undoes `subpool_get(n)`, which returned `gbl`, after the pool refused those `gbl`
+    /// pages: of the reservations the subpool hands back, only those beyond `gbl` were
+    /// ever taken in the pool (its minimum reserve's), and go.
+    fn subpool_undo(&self, n: u64, gbl: u64) {
+        let back = self.subpool_put(n);
+        self.pool.unreserve(back.saturating_sub(gbl));
     }
 
     /// Frees a page of a file (upstream `free_huge_folio` with the subpool).

@@ -193,6 +193,19 @@ pub(super) unsafe fn sb_info<'a>(sb: *const bindings::super_block) -> &'a SuperI
     unsafe { &*((*sb).s_fs_info as *const SuperInfo) }
 }
 
+/// A counted reference to the mount of `sb` (for state that may outlive a callback, such
+/// as the private pages of a mapping).
+///
+/// # Safety
+///
+/// As [`sb_info`].
+pub(super) unsafe fn sb_arc(sb: *const bindings::super_block) -> Arc<SuperInfo> {
+    // SAFETY: `s_fs_info` holds an `Arc<SuperInfo>` reference (see `sb_info`), so the
+    // pointer came from `Arc::into_raw` and the object is alive; the borrow is turned into
+    // a new reference at once.
+    Arc::from(unsafe { ArcBorrow::from_raw((*sb).s_fs_info as *const SuperInfo) })
+}
+
 /// `fill_super` (from `get_tree_nodev`): sets up the super block and the root directory.
 ///
 /// # Safety

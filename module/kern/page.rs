@@ -86,6 +86,32 @@ impl HugePage {
         self.pfn
     }
 
+    /// The number of base pages.
+    fn nr_pages(&self) -> usize {
+        1 << self.order
+    }
+
+    /// Zeroes the whole page. `&mut self`: nobody else can reach it through this object,
+    /// and a page owned outside the pool's and files' trees is mapped nowhere.
+    pub(crate) fn zero(&mut self) {
+        // SAFETY: By the type invariants the pages are allocated and ours; the exclusive
+        // borrow keeps them alive for the call.
+        unsafe { shim::rhugetlbfs_zero_pages(self.pfn, self.nr_pages()) }
+    }
+
+    /// Copies `src` into this page (copy-on-write). Both must be of the same order;
+    /// `EINVAL` otherwise.
+    pub(crate) fn copy_from(&mut self, src: &HugePage) -> Result {
+        if src.order != self.order {
+            return Err(EINVAL);
+        }
+        // SAFETY: By the type invariants both ranges are allocated, of `nr_pages` frames,
+        // and distinct objects own them (`self` exclusively borrowed, `src` shared), so they
+        // do not overlap and stay alive for the call.
+        unsafe { shim::rhugetlbfs_copy_pages(self.pfn, src.pfn, self.nr_pages()) };
+        Ok(())
+    }
+
     /// The NUMA node the page is on.
     pub(crate) fn nid(&self) -> u32 {
         // SAFETY: By the type invariants `pfn` is an allocated, hence valid, page frame.

@@ -22,6 +22,7 @@ extern "C" {
     pub(super) fn rhugetlbfs_alloc_contig(start_pfn: c_ulong, nr_pages: c_ulong) -> c_int;
     pub(super) fn rhugetlbfs_pfn_to_nid(pfn: c_ulong) -> c_int;
     pub(super) fn rhugetlbfs_cond_resched();
+    pub(super) fn rhugetlbfs_copy_pages(dst_pfn: c_ulong, src_pfn: c_ulong, nr: c_ulong);
     pub(super) fn rhugetlbfs_memory_nodes() -> c_ulong;
     pub(super) fn rhugetlbfs_nr_zones() -> c_int;
     pub(super) fn rhugetlbfs_zone_span(
@@ -88,7 +89,15 @@ extern "C" {
     pub(super) fn rhugetlbfs_vma_setup(
         vma: *mut bindings::vm_area_struct,
         ops: *const bindings::vm_operations_struct,
-        clear_maywrite: bool,
+        private: bool,
+        private_data: *mut c_void,
+    );
+    pub(super) fn rhugetlbfs_zap_fork_parent(child: *mut bindings::vm_area_struct);
+    pub(super) fn rhugetlbfs_private_still_mapped(vma: *mut bindings::vm_area_struct) -> bool;
+    pub(super) fn rhugetlbfs_zap_for_mprotect(
+        vma: *mut bindings::vm_area_struct,
+        start: c_ulong,
+        end: c_ulong,
     );
     pub(super) fn rhugetlbfs_vmf_info(
         vmf: *const bindings::vm_fault,

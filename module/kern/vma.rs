@@ -3,19 +3,25 @@
 //! Mappings of rhugetlbfs files: `mmap`, `get_unmapped_area` and the `vm_operations`.
 //!
 //! Pages are inserted as PFN entries from `huge_fault` (`vmf_insert_pfn_pmd` for 2 MiB,
-//! `vmf_insert_pfn_pud` for 1 GiB), which needs `VM_PFNMAP`; so only shared and read-only
-//! private mappings (made unable to become writable) are accepted: the kernel refuses
-//! `VM_PFNMAP` on copy-on-write mappings. A 4 KiB fault never maps anything: it is counted
-//! as a fallback and gets SIGBUS.
+//! `vmf_insert_pfn_pud` for 1 GiB). Shared mappings are `VM_PFNMAP`; private ones
+//! `VM_MIXEDMAP` (the kernel refuses `VM_PFNMAP` on copy-on-write mappings) and carry a
+//! [`PrivMap`] in `vm_private_data`, one counted reference per VMA, kept right by
+//! `open`/`close` across splits, `mremap` and `fork`. A 4 KiB fault never maps anything:
+//! it is counted as a fallback and gets SIGBUS.
 //!
 //! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h)
 
-use super::fs::{inode_info, sb_info};
+use super::fs::{inode_info, sb_arc, sb_info};
 use super::shim;
 use crate::acct::stats::FaultKind;
+use crate::fs::private::PrivMap;
+use crate::fs::SuperInfo;
+use core::ops::Range;
 use kernel::bindings;
-use kernel::ffi::{c_int, c_uint, c_ulong};
+use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
+use kernel::sync::{Arc, ArcBorrow};
+use kernel::types::ForeignOwnable;
 
 /// `MAP_FIXED` (uapi `asm-generic/mman-common.h`; not in the bindings).
 const MAP_FIXED: c_ulong = 0x10;
@@ -34,6 +40,35 @@ unsafe fn vma_info(vma: *const bindings::vm_area_struct) -> (u64, u64, u64) {
     // SAFETY: By the safety requirements; the out-pointers are locals.
     unsafe { shim::rhugetlbfs_vma_info(vma, &mut start, &mut end, &mut flags) };
     (start as u64, end as u64, flags as u64)
+}
+
+/// The file's huge page indexes that `vma` maps.
+///
+/// # Safety
+///
+/// As [`vma_info`].
+unsafe fn vma_idx(vma: *const bindings::vm_area_struct, sb: &SuperInfo) -> Range<u64> {
+    // SAFETY: By the safety requirements.
+    let ((start, end, _), pgoff) = unsafe { (vma_info(vma), (*vma).vm_pgoff as u64) };
+    let from = pgoff >> sb.order();
+    from..from + ((end - start) >> sb.page_shift())
+}
+
+/// The private state of a private VMA; `None` for a shared one, or a private one that lost
+/// it (a child whose `fork` could not copy it).
+///
+/// # Safety
+///
+/// As [`vma_info`]; the borrow must end before the VMA is closed.
+unsafe fn priv_map<'a>(vma: *const bindings::vm_area_struct) -> Option<ArcBorrow<'a, PrivMap>> {
+    // SAFETY: By the safety requirements.
+    let data = unsafe { (*vma).vm_private_data };
+    if data.is_null() {
+        return None;
+    }
+    // SAFETY: A non-null `vm_private_data` of our VMAs holds one `Arc<PrivMap>` reference
+    // (from `rh_mmap` or `rh_vm_open`) until `rh_vm_close`, after every user of the VMA.
+    Some(unsafe { <Arc<PrivMap> as ForeignOwnable>::borrow(data) })
 }
 
 /// `file_operations::mmap` (upstream `hugetlbfs_file_mmap`).
@@ -63,20 +98,27 @@ pub(crate) unsafe extern "C" fn rh_mmap(
         return EINVAL.to_errno();
     }
     let private = flags & u64::from(bindings::VM_MAYSHARE) == 0;
-    if private && flags & u64::from(bindings::VM_WRITE) != 0 {
-        // Writable private mappings need copy-on-write, which PFN mappings cannot do.
-        return EINVAL.to_errno();
-    }
+    let noreserve = flags & u64::from(bindings::VM_NORESERVE) != 0;
     let from = pgoff >> order;
     let to = from + ((end - start) >> shift);
-    // A read-only private mapping reserves nothing: it can only map the file's pages.
-    if !private && flags & u64::from(bindings::VM_NORESERVE) == 0 {
-        if let Err(e) = info.reserve_shared(sb, from, to) {
-            return e.to_errno();
+    let (ops, data) = if private {
+        // SAFETY: `vma` and its mm are live; the super block is ours.
+        let (mm, sb_ref) = unsafe { ((*vma).vm_mm as usize, sb_arc((*inode).i_sb)) };
+        match PrivMap::new(sb_ref, mm, from..to, noreserve) {
+            Ok(map) => (&VM_OPS_PRIVATE.0, map.into_foreign() as *mut c_void),
+            Err(e) => return e.to_errno(),
         }
-    }
-    // SAFETY: `vma` is being set up by us; `VM_OPS` is static.
-    unsafe { shim::rhugetlbfs_vma_setup(vma, &VM_OPS.0, private) };
+    } else {
+        if !noreserve {
+            if let Err(e) = info.reserve_shared(sb, from, to) {
+                return e.to_errno();
+            }
+        }
+        (&VM_OPS.0, core::ptr::null_mut())
+    };
+    // SAFETY: `vma` is being set up by us; the tables are static; `data` is one `Arc`
+    // reference for `vm_private_data` (null for a shared mapping).
+    unsafe { shim::rhugetlbfs_vma_setup(vma, ops, private, data) };
     if flags & u64::from(bindings::VM_WRITE) != 0 {
         let len = (to << shift) as i64;
         // SAFETY: `inode` is alive; `i_rwsem` serialises size changes (as `inode_lock`).
@@ -135,10 +177,10 @@ unsafe extern "C" fn rh_huge_fault(
     let mut vma = core::ptr::null_mut();
     let (mut address, mut write) = (0, false);
     // SAFETY: By the callback contract.
-    let (start, pgoff, inode) = unsafe {
+    let (start, flags, pgoff, inode) = unsafe {
         shim::rhugetlbfs_vmf_info(vmf, &mut vma, &mut address, &mut write);
-        let (s, _, _) = vma_info(vma);
-        (s, (*vma).vm_pgoff as u64, (*(*vma).vm_file).f_inode)
+        let (s, _, f) = vma_info(vma);
+        (s, f, (*vma).vm_pgoff as u64, (*(*vma).vm_file).f_inode)
     };
     // SAFETY: The VMA's file holds the inode.
     let (sb, info) = unsafe { (sb_info((*inode).i_sb), inode_info(inode)) };
@@ -165,7 +207,19 @@ unsafe extern "C" fn rh_huge_fault(
     if !in_size() {
         return VM_FAULT_SIGBUS;
     }
-    let pfn = match info.get_or_alloc(sb, idx, in_size) {
+    let page = if flags & u64::from(bindings::VM_MAYSHARE) == 0 {
+        // SAFETY: `vma` is live for the fault.
+        let Some(map) = (unsafe { priv_map(vma) }) else {
+            return VM_FAULT_SIGBUS;
+        };
+        // A writable private mapping maps its own pages writable, even on a read fault:
+        // see `fs::private` for why it never holds a read-only entry.
+        write = flags & u64::from(bindings::VM_WRITE) != 0;
+        map.fault(info, idx, write)
+    } else {
+        info.get_or_alloc(sb, idx, in_size)
+    };
+    let pfn = match page {
         Ok(pfn) => pfn,
         Err(_) => return VM_FAULT_SIGBUS,
     };
@@ -228,6 +282,93 @@ unsafe extern "C" fn rh_may_split(vma: *mut bindings::vm_area_struct, addr: c_ul
     0
 }
 
+/// `vm_operations_struct::open` of a private VMA: a split or `mremap` copy shares the
+/// map (one more reference); a `fork` child gets its own map sharing the pages, and the
+/// parent's entries are zapped so that neither side writes a shared page in place
+/// (upstream copies the entries write-protected; see `fs::private`).
+///
+/// # Safety
+///
+/// MM callback contract: `vma` is a new copy of one of our private VMAs, its mm
+/// write-locked.
+unsafe extern "C" fn rh_vm_open(vma: *mut bindings::vm_area_struct) {
+    // SAFETY: By the callback contract; the copied `vm_private_data` is the original's,
+    // which holds its reference until its own close, after this.
+    let Some(map) = (unsafe { priv_map(vma) }) else {
+        return;
+    };
+    // SAFETY: `vma` is live.
+    let mm = unsafe { (*vma).vm_mm } as usize;
+    if mm == map.mm() {
+        // The new VMA's own reference; `vm_private_data` already has the pointer.
+        let _ = Arc::from(map).into_foreign();
+        return;
+    }
+    // SAFETY: `vma`'s file holds the inode and its super block.
+    let sb = unsafe { sb_info((*(*(*vma).vm_file).f_inode).i_sb) };
+    // SAFETY: `vma` is live.
+    let child = map.fork(mm, unsafe { vma_idx(vma, sb) });
+    // Without memory for its map the child loses the private pages: its faults there get
+    // SIGBUS (as upstream's children when the owner needs a page back).
+    let data = child.map_or(core::ptr::null_mut(), |m| m.into_foreign() as *mut c_void);
+    // SAFETY: `vma` is the child's new VMA, not yet visible to anybody else; `dup_mmap` runs
+    // in the parent with its mm write-locked, as `rhugetlbfs_zap_fork_parent` needs.
+    unsafe {
+        (*vma).vm_private_data = data;
+        shim::rhugetlbfs_zap_fork_parent(vma);
+    }
+}
+
+/// `vm_operations_struct::close` of a private VMA: frees its private pages and gives back
+/// the reservations it did not use (upstream `hugetlb_vm_op_close`), unless another VMA
+/// of the mm still maps the range with the same state (`mremap`).
+///
+/// # Safety
+///
+/// MM callback contract: `vma` is one of our private VMAs going away.
+unsafe extern "C" fn rh_vm_close(vma: *mut bindings::vm_area_struct) {
+    // SAFETY: By the callback contract.
+    let data = unsafe { (*vma).vm_private_data };
+    if data.is_null() {
+        return;
+    }
+    // SAFETY: `data` holds this VMA's `Arc<PrivMap>` reference, taken back here once.
+    let map = unsafe { <Arc<PrivMap> as ForeignOwnable>::from_foreign(data) };
+    // SAFETY: `vma` is live until close returns; its mm is locked by the caller.
+    let still_mapped = unsafe {
+        (*vma).vm_private_data = core::ptr::null_mut();
+        shim::rhugetlbfs_private_still_mapped(vma)
+    };
+    if !still_mapped {
+        // SAFETY: `vma`'s file holds the inode and its super block.
+        let sb = unsafe { sb_info((*(*(*vma).vm_file).f_inode).i_sb) };
+        // SAFETY: `vma` is live.
+        map.release(unsafe { vma_idx(vma, sb) });
+    }
+}
+
+/// `vm_operations_struct::mprotect`: a private VMA that becomes writable again is zapped,
+/// so that its next faults map its own pages writable (see `fs::private`).
+///
+/// # Safety
+///
+/// MM callback contract: `vma` is one of ours, its mm write-locked, `[start, end)` in it.
+unsafe extern "C" fn rh_vm_mprotect(
+    vma: *mut bindings::vm_area_struct,
+    start: c_ulong,
+    end: c_ulong,
+    newflags: c_ulong,
+) -> c_int {
+    // SAFETY: By the callback contract.
+    let (_, _, flags) = unsafe { vma_info(vma) };
+    let write = u64::from(bindings::VM_WRITE);
+    if newflags as u64 & write != 0 && flags & write == 0 {
+        // SAFETY: By the callback contract.
+        unsafe { shim::rhugetlbfs_zap_for_mprotect(vma, start, end) };
+    }
+    0
+}
+
 /// A read-only C table in a static (see `fs::Table`).
 #[repr(transparent)]
 struct VmOps(bindings::vm_operations_struct);
@@ -236,6 +377,18 @@ struct VmOps(bindings::vm_operations_struct);
 unsafe impl Sync for VmOps {}
 
 static VM_OPS: VmOps = VmOps(bindings::vm_operations_struct {
+    huge_fault: Some(rh_huge_fault),
+    fault: Some(rh_fault),
+    pagesize: Some(rh_pagesize),
+    may_split: Some(rh_may_split),
+    // SAFETY: The other callbacks are optional; all-zero is "none".
+    ..unsafe { core::mem::zeroed() }
+});
+
+static VM_OPS_PRIVATE: VmOps = VmOps(bindings::vm_operations_struct {
+    open: Some(rh_vm_open),
+    close: Some(rh_vm_close),
+    mprotect: Some(rh_vm_mprotect),
     huge_fault: Some(rh_huge_fault),
     fault: Some(rh_fault),
     pagesize: Some(rh_pagesize),

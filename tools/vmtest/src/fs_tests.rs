@@ -37,8 +37,19 @@ pub fn register(s: &mut Suite) {
     s.add("fs_min_size_covers_mapping", min_size_covers_mapping);
     s.add("fs_unaligned_mmap_munmap_mprotect", unaligned);
     s.add(
-        "fs_private_readonly_mapping_writable_refused",
+        "fs_private_readonly_sees_file_stays_readonly",
         private_readonly,
+    );
+    s.add(
+        "fs_private_cow_isolation_both_directions",
+        private_isolation,
+    );
+    s.add("fs_private_fork_cow_2m", private_fork_2m);
+    s.add("fs_private_fork_cow_1g", private_fork_1g);
+    s.add("fs_private_reservations_owner_munmap", private_reservations);
+    s.add(
+        "fs_private_mprotect_and_mremap_keep_pages",
+        private_mprotect_mremap,
     );
     s.add("fs_recycled_pages_read_zero", recycled_zero);
     s.add("fs_fault_counters_and_smaps_2m", counters_smaps_2m);
@@ -904,47 +915,61 @@ fn unaligned() -> TestResult {
     f.finish()
 }
 
-fn private_readonly() -> TestResult {
+/// A mapping of `len` bytes of `path` with `prot` and `flags` at offset 0; Err(errno).
+fn map_prot(path: &str, len: usize, prot: i32, flags: i32) -> Result<*mut u8, i32> {
     use std::os::unix::io::AsRawFd;
-    let f = Fresh::new(2)?;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(prot & libc::PROT_WRITE != 0 && flags & SHARED != 0)
+        .open(path)
+        .map_err(|e| errno_of(&e))?;
+    // SAFETY: A fresh mapping at an address the kernel picks.
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, f.as_raw_fd(), 0) };
+    if p == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    }
+    Ok(p.cast())
+}
+
+/// The first `n` bytes of `path` by read(2).
+fn read_head(path: &str, n: usize) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut buf = vec![0; n];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| format!("read {path}: {e}"))?;
+    Ok(buf)
+}
+
+const PRIVATE: i32 = libc::MAP_PRIVATE;
+
+fn private_readonly() -> TestResult {
+    // The shared mapping's two pages, and the private mapping's two reserved ones.
+    let f = Fresh::new(4)?;
     mount("")?;
     let path = format!("{MNT}/f");
-    let p = map_ok(&path, MB2, SHARED)?;
-    // SAFETY: `p` maps one huge page.
+    let p = map_ok(&path, 2 * MB2, SHARED)?;
+    // SAFETY: `p` maps two huge pages; only the first is touched, the second stays a hole.
     unsafe { *p.add(5) = 0x42 };
-    // A writable private mapping needs copy-on-write: refused, nothing reserved.
-    let r = map(&path, MB2, 0, libc::MAP_PRIVATE);
-    ensure!(
-        r == Err(libc::EINVAL),
-        "writable MAP_PRIVATE: {r:?}, want EINVAL"
-    );
-    ensure!(
-        counter(2048, "resv_hugepages")? == 0,
-        "refused mapping reserved"
-    );
-    // A read-only private mapping sees the file's page and cannot be made writable.
-    let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
-    // SAFETY: A fresh read-only private mapping.
-    let q = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            MB2,
-            libc::PROT_READ,
-            libc::MAP_PRIVATE,
-            file.as_raw_fd(),
-            0,
-        )
-    };
-    ensure!(
-        q != libc::MAP_FAILED,
-        "read-only MAP_PRIVATE: {}",
-        std::io::Error::last_os_error()
-    );
-    let q = q as *mut u8;
+    let free0 = counter(2048, "free_hugepages")?;
+    // A read-only private mapping sees the file's page itself and cannot become writable.
+    let q = map_prot(&path, 2 * MB2, libc::PROT_READ, PRIVATE)
+        .map_err(|e| format!("read-only MAP_PRIVATE: errno {e}"))?;
     // SAFETY: Inside the mapping.
     ensure!(
         unsafe { *q.add(5) } == 0x42,
         "private mapping does not see the file's page"
+    );
+    ensure!(
+        counter(2048, "free_hugepages")? == free0,
+        "reading the file's page through a private mapping took a page"
+    );
+    // The hole reads zero from a private page that the file does not get.
+    // SAFETY: Inside the mapping.
+    ensure!(unsafe { *q.add(MB2 + 7) } == 0, "hole not zero");
+    ensure!(
+        counter(2048, "free_hugepages")? == free0 - 1,
+        "a private read of a hole takes one private page"
     );
     // SAFETY: mprotect of our own mapping.
     let m = unsafe { libc::mprotect(q.cast(), MB2, libc::PROT_READ | libc::PROT_WRITE) };
@@ -953,10 +978,297 @@ fn private_readonly() -> TestResult {
         m != 0 && e == Some(libc::EACCES),
         "mprotect(PROT_WRITE) on it: {m} {e:?}"
     );
-    unmap(q, MB2);
-    unmap(p, MB2);
-    drop(file);
+    unmap(q, 2 * MB2);
+    ensure!(
+        counter(2048, "free_hugepages")? == free0,
+        "munmap did not free the private page"
+    );
+    // SAFETY: Touching the hole through the shared mapping: it must still be a hole.
+    ensure!(unsafe { *p.add(MB2 + 7) } == 0, "file hole not zero");
+    unmap(p, 2 * MB2);
     std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+    f.finish()
+}
+
+fn private_isolation() -> TestResult {
+    let f = Fresh::new(6)?;
+    mount("")?;
+    let path = format!("{MNT}/f");
+    let len = 2 * MB2;
+    let s = map_ok(&path, len, SHARED)?;
+    // SAFETY: `s` maps two huge pages.
+    let sm = unsafe { std::slice::from_raw_parts_mut(s, len) };
+    sm[5] = 0x11;
+    ensure!(counter(2048, "resv_hugepages")? == 1, "shared reservation");
+    let p = map_ok(&path, len, PRIVATE)?;
+    ensure!(
+        counter(2048, "resv_hugepages")? == 3,
+        "MAP_PRIVATE reserves its whole range for the owner (resv {})",
+        counter(2048, "resv_hugepages")?
+    );
+    // SAFETY: `p` maps two huge pages.
+    let pm = unsafe { std::slice::from_raw_parts_mut(p, len) };
+    ensure!(pm[5] == 0x11, "private read does not see the file's data");
+    pm[5] = 0x99;
+    ensure!(
+        sm[5] == 0x11 && read_head(&path, 6)?[5] == 0x11,
+        "a private write reached the file"
+    );
+    // File -> private: the file's data as it is when the private page is first touched.
+    sm[MB2 + 5] = 0x33;
+    ensure!(
+        pm[MB2 + 5] == 0x33,
+        "private mapping does not see the file's page at fault time"
+    );
+    pm[MB2 + 5] = 0x44;
+    ensure!(sm[MB2 + 5] == 0x33, "second private write reached the file");
+    ensure!(
+        counter(2048, "resv_hugepages")? == 0,
+        "faults consumed every reservation (resv {})",
+        counter(2048, "resv_hugepages")?
+    );
+    // Another private mapping sees the file, not the first one's private pages.
+    let p2 = map_ok(&path, len, PRIVATE)?;
+    // SAFETY: `p2` maps two huge pages.
+    let (a, b) = unsafe { (*p2.add(5), *p2.add(MB2 + 5)) };
+    ensure!(
+        a == 0x11 && b == 0x33,
+        "second private mapping saw {a:#x} {b:#x}"
+    );
+    ensure!(pm[5] == 0x99 && pm[MB2 + 5] == 0x44, "private data changed");
+    unmap(p2, len);
+    unmap(p, len);
+    unmap(s, len);
+    std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+    f.finish()
+}
+
+/// A pipe; (read end, write end).
+fn pipe() -> Result<(i32, i32), String> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for two descriptors.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+    }
+    Ok((fds[0], fds[1]))
+}
+
+fn pipe_send(fd: i32) {
+    // SAFETY: Writes one byte from a local.
+    unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
+}
+
+fn pipe_wait(fd: i32) -> bool {
+    let mut b = [0u8];
+    // SAFETY: Reads one byte into a local.
+    unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) == 1 }
+}
+
+/// A private mapping of `pages` huge pages of size `hsize` in a fresh file, then fork
+/// isolation both ways: the child sees the parent's pre-fork data, and neither side sees
+/// the other's writes after the fork.
+fn private_fork_run(hsize: usize, pages: usize) -> TestResult {
+    let path = format!("{MNT}/f");
+    let len = hsize * pages;
+    let p = map_ok(&path, len, PRIVATE)?;
+    // SAFETY: `p` maps `len` bytes.
+    let m = unsafe { std::slice::from_raw_parts_mut(p, len) };
+    for i in 0..pages {
+        m[i * hsize + 9] = 0xa0 + i as u8;
+    }
+    let (c_rd, p_wr) = pipe()?;
+    let (p_rd, c_wr) = pipe()?;
+    // SAFETY: fork; the child only touches its copy of the mapping and the pipes, then
+    // exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: The child's copy of the private mapping.
+        let m = unsafe { std::slice::from_raw_parts_mut(p, len) };
+        let inherited = (0..pages).all(|i| m[i * hsize + 9] == 0xa0 + i as u8);
+        m[9] = 0xc0;
+        pipe_send(c_wr);
+        let parent_wrote = pipe_wait(c_rd);
+        let last = (pages - 1) * hsize + 9;
+        let want_last = if pages == 1 {
+            0xc0
+        } else {
+            0xa0 + (pages - 1) as u8
+        };
+        let ok = inherited && parent_wrote && m[9] == 0xc0 && m[last] == want_last;
+        // SAFETY: Leaves the child without running the parent's destructors.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    ensure!(pid > 0, "fork: {}", std::io::Error::last_os_error());
+    let child_wrote = pipe_wait(p_rd);
+    // The child's write is not seen here; the parent's writes are not seen there.
+    let parent_saw = m[9];
+    let last = (pages - 1) * hsize + 9;
+    if pages > 1 {
+        m[last] = 0xd0;
+    }
+    m[9] = 0xd1;
+    pipe_send(p_wr);
+    let mut status = 0;
+    // SAFETY: Waits for our child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    for fd in [c_rd, p_wr, p_rd, c_wr] {
+        // SAFETY: Our pipe descriptors.
+        unsafe { libc::close(fd) };
+    }
+    ensure!(child_wrote, "the child did not report");
+    ensure!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child saw the parent's post-fork writes or lost the pre-fork data (status {status:#x})"
+    );
+    ensure!(
+        parent_saw == 0xa0,
+        "the parent saw the child's write ({parent_saw:#x})"
+    );
+    ensure!(
+        m[9] == 0xd1 && (pages == 1 || m[last] == 0xd0),
+        "the parent's own writes"
+    );
+    ensure!(
+        read_head(&path, 10)?[9] == 0,
+        "private writes reached the file"
+    );
+    unmap(p, len);
+    std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn private_fork_2m() -> TestResult {
+    // The owner's 3 reserved pages, plus the copies the child takes after the fork.
+    let f = Fresh::new(6)?;
+    mount("")?;
+    private_fork_run(MB2, 3)?;
+    f.finish()
+}
+
+fn private_fork_1g() -> TestResult {
+    let f = Fresh::new(0)?;
+    set_nr(1048576, 2)?;
+    if counter(1048576, "nr_hugepages")? != 2 {
+        return Err("could not allocate two 1 GiB pages".into());
+    }
+    mount("pagesize=1G")?;
+    let pud0 = stat(1048576, "faults_pud")?;
+    private_fork_run(1 << 30, 1)?;
+    let pud = stat(1048576, "faults_pud")? - pud0;
+    let fb = stat(1048576, "faults_fallback")?;
+    ensure!(fb == 0, "{fb} fallback faults");
+    eprintln!("    1 GiB private fork: faults_pud +{pud}, faults_fallback {fb}");
+    f.finish()
+}
+
+fn private_reservations() -> TestResult {
+    let f = Fresh::new(4)?;
+    mount("")?;
+    let path = format!("{MNT}/f");
+    // More than the pool can cover: ENOMEM, nothing reserved.
+    std::fs::File::create(&path).map_err(|e| e.to_string())?;
+    let r = map(&path, 5 * MB2, 0, PRIVATE);
+    ensure!(r == Err(libc::ENOMEM), "5 pages of 4: {r:?}, want ENOMEM");
+    ensure!(
+        counter(2048, "resv_hugepages")? == 0,
+        "refused mapping reserved"
+    );
+    let p = map_ok(&path, 4 * MB2, PRIVATE)?;
+    ensure!(counter(2048, "resv_hugepages")? == 4, "owner reserves 4");
+    // SAFETY: Inside the mapping: page 0 and page 3.
+    unsafe {
+        *p = 1;
+        *p.add(3 * MB2) = 3;
+    }
+    ensure!(
+        counters(2048)? == (4, 2, 2, 0),
+        "after two faults: {:?}",
+        counters(2048)?
+    );
+    // munmap of pages 2..4: page 3's page is freed, page 2's reservation given back.
+    // SAFETY: The aligned tail of our mapping.
+    ensure!(
+        unsafe { libc::munmap(p.add(2 * MB2).cast(), 2 * MB2) } == 0,
+        "partial munmap"
+    );
+    ensure!(
+        counters(2048)? == (4, 3, 1, 0),
+        "after munmap of the tail: {:?}",
+        counters(2048)?
+    );
+    unmap(p, 2 * MB2);
+    ensure!(
+        counters(2048)? == (4, 4, 0, 0),
+        "after munmap: {:?}",
+        counters(2048)?
+    );
+    // MAP_NORESERVE: nothing reserved, faults take free pages.
+    let q = map_ok(&path, 4 * MB2, PRIVATE | libc::MAP_NORESERVE)?;
+    ensure!(counter(2048, "resv_hugepages")? == 0, "NORESERVE reserved");
+    // SAFETY: Inside the mapping.
+    unsafe { *q.add(MB2) = 1 };
+    ensure!(counter(2048, "free_hugepages")? == 3, "NORESERVE fault");
+    unmap(q, 4 * MB2);
+    std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+    f.finish()
+}
+
+fn private_mprotect_mremap() -> TestResult {
+    let f = Fresh::new(4)?;
+    mount("")?;
+    let path = format!("{MNT}/f");
+    let len = 2 * MB2;
+    let p = map_ok(&path, len, PRIVATE)?;
+    // SAFETY: Inside the mapping.
+    unsafe { *p.add(17) = 0x17 };
+    // SAFETY: mprotect of our own mapping, read-only then writable again.
+    let (a, b) = unsafe {
+        (
+            libc::mprotect(p.cast(), len, libc::PROT_READ),
+            libc::mprotect(p.cast(), len, libc::PROT_READ | libc::PROT_WRITE),
+        )
+    };
+    ensure!(a == 0 && b == 0, "mprotect: {a} {b}");
+    // SAFETY: Inside the mapping, writable again.
+    unsafe {
+        ensure!(*p.add(17) == 0x17, "data lost by mprotect");
+        *p.add(18) = 0x18;
+    }
+    let free = counter(2048, "free_hugepages")?;
+    // mremap to another huge-page-aligned place: the private pages move with it.
+    let hole = map_ok(&format!("{MNT}/spot"), len, SHARED)?;
+    unmap(hole, len);
+    // SAFETY: Moves our mapping to an aligned address we just freed.
+    let q = unsafe {
+        libc::mremap(
+            p.cast(),
+            len,
+            len,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            hole.cast::<libc::c_void>(),
+        )
+    };
+    ensure!(
+        q != libc::MAP_FAILED,
+        "mremap: {}",
+        std::io::Error::last_os_error()
+    );
+    let q = q as *mut u8;
+    // SAFETY: The moved mapping.
+    unsafe {
+        ensure!(
+            *q.add(17) == 0x17 && *q.add(18) == 0x18,
+            "mremap lost the private data"
+        );
+        *q.add(MB2) = 1;
+    }
+    ensure!(
+        counter(2048, "free_hugepages")? == free - 1,
+        "mremap freed or leaked pages"
+    );
+    unmap(q, len);
+    std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+    std::fs::remove_file(format!("{MNT}/spot")).map_err(|e| e.to_string())?;
     f.finish()
 }
 
