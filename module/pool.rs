@@ -269,22 +269,54 @@ impl HugePool {
         }
     }
 
-    /// Takes a free page for a fault (upstream `dequeue_hugetlb_folio_vma`), consuming a
-    /// reservation if `use_reserve`. `ENOMEM` when no page may be taken.
+    /// Takes a page for a fault (upstream `alloc_hugetlb_folio`), consuming a reservation
+    /// if `use_reserve`: a free page, the local node's first
+    /// (`dequeue_hugetlb_folio_vma`); without a reservation and without a free page, a new
+    /// surplus page within `nr_overcommit_hugepages` (`alloc_buddy_hugetlb_folio_with_mpol`;
+    /// 2 MiB only, as upstream). `ENOMEM` when no page may be had.
     pub(crate) fn alloc_for_fault(&self, use_reserve: bool) -> Result<HugePage> {
-        let mut inner = self.inner.lock();
-        let first = self.nodes.first().unwrap_or(0);
-        let nid = inner
-            .hstate
-            .dequeue_huge_page_nodemask(first, self.nodes, use_reserve)
-            .map_err(|_| ENOMEM)?;
-        match inner.free.get_mut(nid).and_then(vec::pop) {
-            Some(page) => Ok(page),
-            None => {
-                pr_err!("free list of node {} out of sync with its counters\n", nid);
-                Err(EINVAL)
+        let local = numa::local_node();
+        let local = if self.nodes.contains(local) {
+            local
+        } else {
+            self.nodes.first().unwrap_or(0)
+        };
+        {
+            let mut inner = self.inner.lock();
+            match inner
+                .hstate
+                .dequeue_huge_page_nodemask(local, self.nodes, use_reserve)
+            {
+                Ok(nid) => {
+                    return match inner.free.get_mut(nid).and_then(vec::pop) {
+                        Some(page) => Ok(page),
+                        None => {
+                            pr_err!("free list of node {} out of sync with its counters\n", nid);
+                            Err(EINVAL)
+                        }
+                    }
+                }
+                Err(_) if use_reserve => return Err(ENOMEM),
+                Err(_) => inner
+                    .hstate
+                    .alloc_surplus_huge_page_check()
+                    .map_err(|_| ENOMEM)?,
             }
         }
+        let page = HugePage::alloc_buddy(local as u32, self.order, false)?;
+        let mut inner = self.inner.lock();
+        let counted = Self::reserve_slot(&mut inner, &page).is_ok()
+            && inner
+                .hstate
+                .alloc_surplus_huge_page_commit(page.nid() as usize, false)
+                .is_ok();
+        if !counted {
+            // The limit was reached meanwhile: the page goes straight back.
+            drop(inner);
+            drop(page);
+            return Err(ENOMEM);
+        }
+        Ok(page)
     }
 
     /// Gives back a page taken by [`Self::alloc_for_fault`] (upstream `free_huge_folio`);

@@ -108,6 +108,12 @@ unsigned long rhugetlbfs_memory_nodes(void)
 }
 static_assert(MAX_NUMNODES <= BITS_PER_LONG);
 
+/* The node of the CPU we run on (faults take pages there first, as upstream's mempolicy). */
+int rhugetlbfs_numa_node_id(void)
+{
+	return numa_node_id();
+}
+
 int rhugetlbfs_nr_zones(void)
 {
 	return MAX_NR_ZONES;

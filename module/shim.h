@@ -31,6 +31,7 @@ enum {
 };
 
 unsigned long rhugetlbfs_memory_nodes(void);
+int rhugetlbfs_numa_node_id(void);
 int rhugetlbfs_nr_zones(void);
 int rhugetlbfs_zone_span(int nid, int zone_idx, unsigned long *start_pfn, unsigned long *end_pfn);
 int rhugetlbfs_pfn_info(unsigned long pfn, int nid, int zone_idx, unsigned long *nr_pages);

@@ -13,6 +13,13 @@ pub(crate) fn memory_nodes() -> u64 {
     unsafe { shim::rhugetlbfs_memory_nodes() as u64 }
 }
 
+/// The node of the CPU the caller runs on (it may move right after).
+pub(crate) fn local_node() -> usize {
+    // SAFETY: Reads the per-CPU node id; no preconditions.
+    let nid = unsafe { shim::rhugetlbfs_numa_node_id() };
+    usize::try_from(nid).unwrap_or(0)
+}
+
 /// The `[start_pfn, end_pfn)` span of one populated zone.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ZoneSpan {

@@ -24,6 +24,7 @@ extern "C" {
     pub(super) fn rhugetlbfs_cond_resched();
     pub(super) fn rhugetlbfs_copy_pages(dst_pfn: c_ulong, src_pfn: c_ulong, nr: c_ulong);
     pub(super) fn rhugetlbfs_memory_nodes() -> c_ulong;
+    pub(super) fn rhugetlbfs_numa_node_id() -> c_int;
     pub(super) fn rhugetlbfs_nr_zones() -> c_int;
     pub(super) fn rhugetlbfs_zone_span(
         nid: c_int,

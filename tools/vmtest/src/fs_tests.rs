@@ -32,7 +32,10 @@ pub fn register(s: &mut Suite) {
     );
     s.add("fs_sigbus_past_eof_and_after_truncate", sigbus_eof_truncate);
     s.add("fs_mmap_enomem_when_pool_short", mmap_enomem);
-    s.add("fs_noreserve_sigbus_when_pool_empty", noreserve_sigbus);
+    s.add(
+        "fs_noreserve_sigbus_when_pool_empty_surplus_with_overcommit",
+        noreserve_sigbus,
+    );
     s.add("fs_size_quota_enomem_at_mmap", size_quota);
     s.add("fs_min_size_covers_mapping", min_size_covers_mapping);
     s.add("fs_unaligned_mmap_munmap_mprotect", unaligned);
@@ -802,8 +805,24 @@ fn noreserve_sigbus() -> TestResult {
         r == Some(libc::SIGBUS),
         "second page with an empty pool: {r:?}"
     );
+    // With overcommit allowed, the fault takes a new surplus page instead (upstream
+    // alloc_hugetlb_folio), freed with the file.
+    sys::write_ok(&format!("{}/nr_overcommit_hugepages", hdir(2048)), "1")?;
+    // SAFETY: Inside the mapping.
+    unsafe { *p.add(MB2) = 1 };
+    ensure!(
+        counters(2048)? == (2, 0, 0, 1),
+        "surplus page at fault: {:?}",
+        counters(2048)?
+    );
     unmap(p, 2 * MB2);
     std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+    ensure!(
+        counters(2048)? == (1, 1, 0, 0),
+        "surplus page not freed with the file: {:?}",
+        counters(2048)?
+    );
+    sys::write_ok(&format!("{}/nr_overcommit_hugepages", hdir(2048)), "0")?;
     f.finish()
 }
 
