@@ -32,12 +32,12 @@ if [ $host = 1 ]; then
 	rh_log "host: rhbench (kernel backings on real hardware; about 4 minutes, --quick: 1)"
 	hostargs=(--out "$out/host")
 	[ $quick = 0 ] || hostargs+=(--max-ws 1G --fault-size 64M --fault-1g-pages 1 --pool-pages-2m 128)
-	"$RH_ROOT/target/release/rhbench" "${hostargs[@]}"
+	"$RH_TARGET/release/rhbench" "${hostargs[@]}"
 fi
 
 if [ $vm = 1 ]; then
 	rh_log "vm: module + rhbench in the guest (kernel hugetlbfs and rhugetlbfs side by side)"
 	RH_QUICK=$quick "$RH_ROOT/tools/vm.sh" --memory 8G --cpus 2 "${vmargs[@]}" --rwdir "$out/vm" \
-		--exec "RH_QUICK=$quick RH_REPORT=$(printf %q "$out/vm") bash $(printf %q "$RH_ROOT/tools/lib/guest-main.sh")"
+		--exec "RH_QUICK=$quick RH_REPORT=$(printf %q "$out/vm") RH_TARGET=$(printf %q "$RH_TARGET") bash $(printf %q "$RH_ROOT/tools/lib/guest-main.sh")"
 fi
 rh_log "reports: $out/host/report.md, $out/vm/report.md (JSON and PNG plots beside them)"

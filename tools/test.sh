@@ -56,7 +56,7 @@ trap 'rm -rf "$tmp"' EXIT
 # vm_suite FLAVOUR: the in-VM suite on one kernel flavour, output in $tmp/vm-FLAVOUR.out.
 vm_suite() {
 	"$RH_ROOT/tools/vm.sh" --flavour "$1" --memory 8G --cpus 2 --numa 2 -q \
-		--exec "$RH_ROOT/target/release/rh-vmtest ${filters[*]}" >"$tmp/vm-$1.out" 2>&1
+		--exec "$RH_TARGET/release/rh-vmtest ${filters[*]}" >"$tmp/vm-$1.out" 2>&1
 	echo $? >"$tmp/vm-$1.rc"
 }
 

@@ -3,7 +3,7 @@
 #
 #   tools/vm.sh [options] --exec 'CMD'      (or: tools/vm.sh [options] -- CMD ARGS...)
 #
-# The guest sees the host's filesystem read-only (the repository, cargo's target/ and the
+# The guest sees the host's filesystem read-only (the repository, cargo's build directory and the
 # cache included), and these environment variables:
 #   RH_KO    the freshly built rhugetlbfs.ko for this kernel flavour
 #   RH_ROOT  the repository

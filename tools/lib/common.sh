@@ -5,6 +5,11 @@ RH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # Everything big (kernel trees, the virtme-ng venv, logs) lives outside the work tree so a
 # fresh clone reuses it and `git clean` never throws away an 8-minute kernel build.
 RH_CACHE=${RHUGETLBFS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rhugetlbfs}
+# Cargo's build directory too, unless the caller chose one: a fresh clone then reuses the
+# compiled dependencies (cargo keys them itself) instead of rebuilding criterion and
+# plotters while the VMs run. The guest sees it read-only at the same path.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$RH_CACHE/target}
+RH_TARGET=$CARGO_TARGET_DIR
 
 # Toolchain pins. The kernel's Rust must be built by exactly the rustc the module uses.
 RH_RUSTC=${RH_RUSTC:-/usr/bin/rustc}

@@ -28,4 +28,4 @@ grep -E 'hugetlbfs' /proc/mounts || echo "(none)"
 echo "== rhbench"
 args=(--out "$RH_REPORT" --max-ws 512M --fault-size 128M --fault-1g-pages 1 --pool-pages-2m 256 --pool-pages-1g 2)
 [ "${RH_QUICK:-0}" = 0 ] || args=(--out "$RH_REPORT" --max-ws 64M --fault-size 32M --fault-1g-pages 1 --pool-pages-2m 64 --pool-pages-1g 1 --accesses 200000)
-"$RH_ROOT/target/release/rhbench" "${args[@]}" "${mounts[@]}"
+"$RH_TARGET/release/rhbench" "${args[@]}" "${mounts[@]}"
