@@ -37,9 +37,11 @@ pub(crate) const ORDERS: [u32; 2] = [bindings::HPAGE_PMD_ORDER, bindings::HPAGE_
 /// Frames the 1 GiB search examines between reschedule points.
 const SCAN_BUDGET: u64 = 1 << 16;
 
-/// A failed 1 GiB range is not retried for this long (ms); migration rarely succeeds soon
-/// after it failed.
+/// A 1 GiB range that still failed after its retries is not tried again for this long (ms),
+/// so that repeated resizes do not migrate the same pages over and over.
 const RECENT_FAILURE_COOLDOWN_MS: u64 = 10_000;
+/// Extra `alloc_contig_range` tries of a candidate range after a migration failure.
+const CONTIG_RETRIES: usize = 2;
 
 /// What the `resize` lock protects: the 1 GiB search state kept between allocations.
 struct ResizeState {
@@ -460,7 +462,19 @@ impl HugePool {
                 let now = now_ms();
                 match scan.next_candidate(&mut oracle, &resize.recent, now, SCAN_BUDGET) {
                     ScanStep::Candidate(range) => {
-                        let result = HugePage::alloc_contig(range.start_pfn as usize, self.order);
+                        let mut result =
+                            HugePage::alloc_contig(range.start_pfn as usize, self.order);
+                        // A migration failure is often transient (a page briefly pinned or
+                        // in flight): the same range is tried up to twice more before it
+                        // counts as failed and cools down. Small guests have only a few
+                        // candidate ranges per node.
+                        for _ in 0..CONTIG_RETRIES {
+                            if !matches!(&result, Err(e) if *e == EBUSY) {
+                                break;
+                            }
+                            page::cond_resched();
+                            result = HugePage::alloc_contig(range.start_pfn as usize, self.order);
+                        }
                         let outcome = match &result {
                             Ok(_) => ContigOutcome::Allocated,
                             Err(e) if *e == EBUSY => ContigOutcome::MigrationFailed,
