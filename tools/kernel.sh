@@ -49,7 +49,7 @@ dropped=$(grep -hE '^CONFIG_[A-Z0-9_]+=' "$RH_ROOT/ci/kernel/base.config" "$RH_R
 [ -z "$dropped" ] || rh_die "kernel[$flavour]: Kconfig dropped these options (missing dependencies?): $(echo $dropped)"
 
 jobs=$(($(nproc) + 1))
-rh_log "kernel[$flavour]: building vmlinux bzImage modules with -j$jobs (about 8-15 minutes on 2 cores); log: $log"
+rh_log "kernel[$flavour]: building vmlinux bzImage modules with -j$jobs (about 7 minutes on 2 idle cores); log: $log"
 start=$(date +%s)
 kmake -j"$jobs" vmlinux bzImage modules >>"$log" 2>&1 &
 pid=$!
