@@ -85,8 +85,13 @@ void rhugetlbfs_free_buddy(unsigned long pfn, unsigned int order)
 
 int rhugetlbfs_alloc_contig(unsigned long start_pfn, unsigned long nr_pages)
 {
+	/*
+	 * __GFP_COMP makes the range one compound page, as upstream's gigantic folios: then
+	 * free_contig_range gives it back with one folio_put (whole pageblocks), not 262144
+	 * __free_page calls.
+	 */
 	return alloc_contig_range(start_pfn, start_pfn + nr_pages, MIGRATE_MOVABLE,
-				  GFP_HIGHUSER | __GFP_NOWARN);
+				  GFP_HIGHUSER | __GFP_NOWARN | __GFP_COMP);
 }
 
 int rhugetlbfs_pfn_to_nid(unsigned long pfn)
@@ -477,8 +482,8 @@ void rhugetlbfs_copy_pages(unsigned long dst_pfn, unsigned long src_pfn, unsigne
 
 /*
  * Copies len bytes at offset of the huge page at pfn into a kernel buffer, base page by
- * base page (1 GiB pages are not compound). No user memory is touched here, so callers may
- * hold locks that a page fault takes.
+ * base page (memcpy_from_page maps one base page). No user memory is touched here, so
+ * callers may hold locks that a page fault takes.
  */
 void rhugetlbfs_copy_from_page(unsigned long pfn, unsigned long offset, void *dst, size_t len)
 {

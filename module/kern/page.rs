@@ -2,9 +2,9 @@
 
 //! Owned huge pages: naturally aligned runs of `1 << order` base pages.
 //!
-//! A [`HugePage`] is either a compound page from the buddy allocator (2 MiB, order 9) or a
-//! contiguous range taken with `alloc_contig_range` (1 GiB, order 18, above
-//! `MAX_PAGE_ORDER`). Either way it is freed the matching way when dropped, like
+//! A [`HugePage`] is a compound page, either from the buddy allocator (2 MiB, order 9) or
+//! a contiguous range taken with `alloc_contig_range(.., __GFP_COMP)` (1 GiB, order 18,
+//! above `MAX_PAGE_ORDER`). Either way it is freed the matching way when dropped, like
 //! `kernel::page::Page` does for single pages.
 //!
 //! C header: [`include/linux/gfp.h`](srctree/include/linux/gfp.h)
