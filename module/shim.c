@@ -444,6 +444,15 @@ void rhugetlbfs_vmf_info(const struct vm_fault *vmf, struct vm_area_struct **vma
 	*write = vmf->flags & FAULT_FLAG_WRITE;
 }
 
+/*
+ * Whether nothing is mapped at the fault's PMD (the 4 KiB path may then insert a PMD
+ * entry; over a page table vmf_insert_pfn_pmd would do nothing and the fault repeat).
+ */
+bool rhugetlbfs_vmf_pmd_none(const struct vm_fault *vmf)
+{
+	return vmf->pmd && pmd_none(pmdp_get_lockless(vmf->pmd));
+}
+
 vm_fault_t rhugetlbfs_insert_pfn(struct vm_fault *vmf, unsigned long pfn, unsigned int order,
 				 bool write)
 {

@@ -72,6 +72,7 @@ void rhugetlbfs_zap_for_mprotect(struct vm_area_struct *vma, unsigned long start
 				 unsigned long end);
 void rhugetlbfs_vmf_info(const struct vm_fault *vmf, struct vm_area_struct **vma,
 			 unsigned long *address, bool *write);
+bool rhugetlbfs_vmf_pmd_none(const struct vm_fault *vmf);
 unsigned int rhugetlbfs_insert_pfn(struct vm_fault *vmf, unsigned long pfn, unsigned int order,
 				   bool write);
 void rhugetlbfs_copy_pages(unsigned long dst_pfn, unsigned long src_pfn, unsigned long nr);

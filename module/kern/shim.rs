@@ -106,6 +106,7 @@ extern "C" {
         address: *mut c_ulong,
         write: *mut bool,
     );
+    pub(super) fn rhugetlbfs_vmf_pmd_none(vmf: *const bindings::vm_fault) -> bool;
     pub(super) fn rhugetlbfs_insert_pfn(
         vmf: *mut bindings::vm_fault,
         pfn: c_ulong,

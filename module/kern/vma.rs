@@ -174,9 +174,73 @@ unsafe extern "C" fn rh_huge_fault(
     vmf: *mut bindings::vm_fault,
     order: c_uint,
 ) -> bindings::vm_fault_t {
+    // SAFETY: By the callback contract.
+    let sb = unsafe { vmf_sb(vmf) };
+    if order > sb.order() {
+        // A PUD attempt on a 2 MiB mapping: the core retries at PMD order.
+        return VM_FAULT_FALLBACK;
+    }
+    // A PMD attempt on a 1 GiB mapping happens only where a page table already sits at
+    // the PUD level: the 1 GiB page is then mapped in 2 MiB pieces.
+    // SAFETY: By the callback contract.
+    unsafe { fault_at(vmf, order, false) }
+}
+
+/// `vm_operations_struct::fault`: a 4 KiB fault. The core comes here instead of
+/// `huge_fault` when THP is "never" (for the `VM_MIXEDMAP` private mappings) or disabled for
+/// the process (`PR_SET_THP_DISABLE`), and after it split a huge entry (a write to a
+/// read-only entry of a private mapping). The page is still mapped with a PMD entry, the
+/// whole 2 MiB page or a 2 MiB piece of a 1 GiB one, while no page table sits there;
+/// never with 4 KiB entries. Counted as a fallback either way.
+///
+/// # Safety
+///
+/// MM callback contract.
+unsafe extern "C" fn rh_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+    // SAFETY: By the callback contract: `vmf->pmd` is the faulting address's PMD.
+    if unsafe { shim::rhugetlbfs_vmf_pmd_none(vmf) } {
+        // SAFETY: By the callback contract.
+        return unsafe { fault_at(vmf, bindings::HPAGE_PMD_ORDER, true) };
+    }
+    // SAFETY: By the callback contract.
+    let sb = unsafe { vmf_sb(vmf) };
+    sb.pool().stats.record_fault(FaultKind::Fallback);
+    VM_FAULT_SIGBUS
+}
+
+/// The mount of the file a fault is on.
+///
+/// # Safety
+///
+/// MM callback contract: `vmf` describes a fault on one of our VMAs.
+unsafe fn vmf_sb<'a>(vmf: *const bindings::vm_fault) -> &'a SuperInfo {
     let mut vma = core::ptr::null_mut();
     let (mut address, mut write) = (0, false);
-    // SAFETY: By the callback contract.
+    // SAFETY: By the safety requirements; the VMA's file holds the inode and the super
+    // block for the whole fault.
+    unsafe {
+        shim::rhugetlbfs_vmf_info(vmf, &mut vma, &mut address, &mut write);
+        sb_info((*(*(*vma).vm_file).f_inode).i_sb)
+    }
+}
+
+/// Maps the page of the faulting index, or the `order`-sized piece of it around the
+/// address, with one entry of `order` (`PMD_ORDER` or `PUD_ORDER`, at most the page's).
+/// `from_pte_level`: called by the 4 KiB handler (counted as a fallback).
+///
+/// # Safety
+///
+/// MM callback contract: `vmf` describes a fault on one of our VMAs, and an entry of
+/// `order` may be inserted at its address (for `PMD_ORDER` from the 4 KiB path: `vmf->pmd`
+/// was empty).
+unsafe fn fault_at(
+    vmf: *mut bindings::vm_fault,
+    order: u32,
+    from_pte_level: bool,
+) -> bindings::vm_fault_t {
+    let mut vma = core::ptr::null_mut();
+    let (mut address, mut write) = (0, false);
+    // SAFETY: By the safety requirements.
     let (start, flags, pgoff, inode) = unsafe {
         shim::rhugetlbfs_vmf_info(vmf, &mut vma, &mut address, &mut write);
         let (s, _, f) = vma_info(vma);
@@ -187,13 +251,9 @@ unsafe extern "C" fn rh_huge_fault(
     let Some(info) = info else {
         return VM_FAULT_SIGBUS;
     };
-    if order != sb.order() {
-        // A PUD attempt on a 2 MiB mapping, or a PMD one on a 1 GiB mapping: the core
-        // retries at the next size down, ending in `rh_fault`.
-        return VM_FAULT_FALLBACK;
-    }
     let shift = sb.page_shift();
-    let idx = ((address as u64 - start) >> shift) + (pgoff >> order);
+    let offset = address as u64 - start;
+    let idx = (offset >> shift) + (pgoff >> sb.order());
     // SAFETY: `inode` is alive.
     let ino = unsafe { (*inode).i_ino } as u64;
     let _fault = sb.fault_lock(ino, idx);
@@ -223,38 +283,24 @@ unsafe extern "C" fn rh_huge_fault(
         Ok(pfn) => pfn,
         Err(_) => return VM_FAULT_SIGBUS,
     };
-    // SAFETY: `vmf` is the live fault; the page stays in the file while we hold the fault
-    // mutex, and is unmapped before it is ever freed.
-    let ret = unsafe { shim::rhugetlbfs_insert_pfn(vmf, pfn, order, write) };
+    // The piece of the page the entry maps: all of it unless `order` is smaller.
+    let piece = ((offset & (sb.page_size() - 1)) >> bindings::PAGE_SHIFT) as usize
+        & !((1usize << order) - 1);
+    // SAFETY: `vmf` is the live fault; the page stays in the file (or the private map)
+    // while we hold the fault mutex, and is unmapped before it is ever freed.
+    let ret = unsafe { shim::rhugetlbfs_insert_pfn(vmf, pfn + piece, order, write) };
     if ret == VM_FAULT_NOPAGE {
         sb.pool()
             .stats
-            .record_fault(if order == bindings::HPAGE_PUD_ORDER {
+            .record_fault(if from_pte_level || order < sb.order() {
+                FaultKind::Fallback
+            } else if order == bindings::HPAGE_PUD_ORDER {
                 FaultKind::Pud
             } else {
                 FaultKind::Pmd
             });
     }
     ret
-}
-
-/// `vm_operations_struct::fault`: a 4 KiB fault, which rhugetlbfs never serves.
-///
-/// # Safety
-///
-/// MM callback contract.
-unsafe extern "C" fn rh_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
-    let mut vma = core::ptr::null_mut();
-    let (mut address, mut write) = (0, false);
-    // SAFETY: By the callback contract.
-    let inode = unsafe {
-        shim::rhugetlbfs_vmf_info(vmf, &mut vma, &mut address, &mut write);
-        (*(*vma).vm_file).f_inode
-    };
-    // SAFETY: The VMA's file holds the inode.
-    let sb = unsafe { sb_info((*inode).i_sb) };
-    sb.pool().stats.record_fault(FaultKind::Fallback);
-    VM_FAULT_SIGBUS
 }
 
 /// `vm_operations_struct::pagesize`: the huge page size (smaps `KernelPageSize`).

@@ -54,6 +54,7 @@ pub fn register(s: &mut Suite) {
         "fs_private_mprotect_and_mremap_keep_pages",
         private_mprotect_mremap,
     );
+    s.add("fs_thp_never_or_disabled_still_huge_entries", thp_never);
     s.add("fs_recycled_pages_read_zero", recycled_zero);
     s.add("fs_fault_counters_and_smaps_2m", counters_smaps_2m);
     s.add("fs_gigantic_mapping_1g", gigantic_1g);
@@ -1288,6 +1289,110 @@ fn private_mprotect_mremap() -> TestResult {
     unmap(q, len);
     std::fs::remove_file(&path).map_err(|e| e.to_string())?;
     std::fs::remove_file(format!("{MNT}/spot")).map_err(|e| e.to_string())?;
+    f.finish()
+}
+
+/// The system THP mode, put back on drop.
+struct ThpMode(String);
+
+const THP_ENABLED: &str = "/sys/kernel/mm/transparent_hugepage/enabled";
+
+impl ThpMode {
+    fn set(mode: &str) -> Result<Self, String> {
+        let cur = sys::read(THP_ENABLED)?;
+        let old = cur
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix('[')?.strip_suffix(']'))
+            .ok_or_else(|| format!("THP mode in {cur:?}"))?
+            .to_string();
+        sys::write_ok(THP_ENABLED, mode)?;
+        Ok(ThpMode(old))
+    }
+}
+
+impl Drop for ThpMode {
+    fn drop(&mut self) {
+        let _ = sys::write_ok(THP_ENABLED, &self.0);
+    }
+}
+
+/// With THP "never" the core skips `huge_fault` for the private (`VM_MIXEDMAP`) mappings,
+/// and `PR_SET_THP_DISABLE` skips it for every file mapping: the 4 KiB handler then maps
+/// the page with a PMD entry (a 2 MiB piece of a 1 GiB page), counted as a fallback.
+fn thp_never() -> TestResult {
+    let f = Fresh::new(4)?;
+    set_nr(1048576, 1)?;
+    let gb = counter(1048576, "nr_hugepages")? == 1;
+    let _thp = ThpMode::set("never")?;
+    mount("")?;
+    let path = format!("{MNT}/f");
+    let (pmd0, fb0) = (stat(2048, "faults_pmd")?, stat(2048, "faults_fallback")?);
+    let s = map_ok(&path, MB2, SHARED)?;
+    // SAFETY: Inside the mapping.
+    unsafe { *s.add(3) = 0x33 };
+    let p = map_ok(&path, MB2, PRIVATE)?;
+    // SAFETY: Inside the mapping.
+    let seen = unsafe {
+        let seen = *p.add(3);
+        *p.add(4) = 0x44;
+        seen
+    };
+    // SAFETY: Inside the mappings.
+    let (file4, priv4) = unsafe { (*s.add(4), *p.add(4)) };
+    ensure!(
+        seen == 0x33 && priv4 == 0x44 && file4 == 0,
+        "private mapping with THP never: saw {seen:#x}, wrote {priv4:#x}, file {file4:#x}"
+    );
+    let (pmd, fb) = (
+        stat(2048, "faults_pmd")? - pmd0,
+        stat(2048, "faults_fallback")? - fb0,
+    );
+    ensure!(
+        pmd == 1 && fb == 1,
+        "shared fault should be a PMD fault, private a fallback: pmd +{pmd}, fallback +{fb}"
+    );
+    let kps = smaps_kernel_page_size(p as usize)?;
+    ensure!(kps == 2048, "KernelPageSize {kps} kB");
+    // PR_SET_THP_DISABLE: even the shared (VM_PFNMAP) mapping takes the 4 KiB path.
+    let path2 = path.clone();
+    let child = in_child(move || {
+        // SAFETY: prctl on ourselves.
+        if unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) } != 0 {
+            return false;
+        }
+        let Ok(q) = map(&path2, MB2, 0, SHARED) else {
+            return false;
+        };
+        // SAFETY: Inside the mapping.
+        unsafe { *q.add(3) == 0x33 }
+    })?;
+    ensure!(child.is_none(), "PR_SET_THP_DISABLE child: {child:?}");
+    unmap(p, MB2);
+    unmap(s, MB2);
+    std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+    umount(MNT)?;
+    if gb {
+        mount("pagesize=1G")?;
+        let g = format!("{MNT}/g");
+        let fb0 = stat(1048576, "faults_fallback")?;
+        let q = map_ok(&g, 1 << 30, PRIVATE)?;
+        // SAFETY: Inside the 1 GiB mapping: three 2 MiB pieces of its page.
+        let ok = unsafe {
+            *q.add(5) = 5;
+            *q.add((512 << 20) + 5) = 6;
+            *q.add(5) == 5 && *q.add((512 << 20) + 5) == 6 && *q.add(MB2 + 5) == 0
+        };
+        let fb = stat(1048576, "faults_fallback")? - fb0;
+        ensure!(ok, "1 GiB private data with THP never");
+        ensure!(
+            fb == 3,
+            "1 GiB page in 2 MiB pieces: fallback +{fb}, want 3"
+        );
+        unmap(q, 1 << 30);
+        std::fs::remove_file(&g).map_err(|e| e.to_string())?;
+    } else {
+        eprintln!("    no 1 GiB page could be allocated: 1 GiB part skipped");
+    }
     f.finish()
 }
 
