@@ -13,7 +13,8 @@
 //!
 //! rhugetlbfs maps pages as PFN entries (`VM_MIXEDMAP`), and the core MM cannot
 //! write-protect-and-copy those: a write to a read-only huge entry of a private mapping is
-//! split to 4 KiB and never reaches `huge_fault`. So a writable private mapping never holds
+//! split to 4 KiB and never reaches `huge_fault` (the 4 KiB handler can map a PMD entry
+//! again, but a 1 GiB page only in 2 MiB pieces). So a writable private mapping never holds
 //! a read-only entry:
 //!
 //! - Its first fault at an index, read or write, takes a private page, copied from the
