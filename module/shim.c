@@ -13,6 +13,7 @@
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/sched.h>
+#include <linux/sizes.h>
 #include <linux/memory_hotplug.h>
 #include <linux/mmzone.h>
 #include <linux/nodemask.h>
@@ -539,5 +540,7 @@ void rhugetlbfs_zero_range(unsigned long pfn, unsigned long offset, size_t len)
 
 		memzero_page(pfn_to_page(pfn + (off >> PAGE_SHIFT)), off & ~PAGE_MASK, n);
 		done += n;
+		if (((off + n) & (SZ_2M - 1)) == 0)
+			cond_resched();
 	}
 }

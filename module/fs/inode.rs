@@ -10,6 +10,10 @@
 //!   that adds or removes the page at one index: faults, truncation, reads of it.
 //! - `inner` protects the page tree and the reservation map, held briefly; taken inside a
 //!   fault mutex, and it takes the pool's lock inside itself.
+//! - Long work on one page (zeroing) runs with the page taken out of its slot and `inner`
+//!   dropped ([`InodeInfo::work_unlocked`]), so faults on other indexes go on. The empty slot
+//!   stays in the tree, where truncation still finds the index; everyone who looks at a
+//!   page's contents holds its fault mutex, so nobody else sees the slot empty.
 
 use super::SuperInfo;
 use crate::acct::region::{FileRegion, RegionError, RegionStore, ResvMap, StoreAllocError};
@@ -40,7 +44,9 @@ impl RegionStore for KVecStore {
 }
 
 struct InodeInner {
-    pages: RBTree<u64, HugePage>,
+    /// The file's pages by huge page index; `None` only while the holder of the index's
+    /// fault mutex works on the page outside the lock.
+    pages: RBTree<u64, Option<HugePage>>,
     resv: ResvMap<KVecStore>,
 }
 
@@ -90,14 +96,19 @@ impl InodeInfo {
     /// The page at `idx`, if any (its first frame number). The caller holds the index's
     /// fault mutex for as long as it uses the frames.
     pub(crate) fn lookup(&self, idx: u64) -> Option<usize> {
-        self.inner.lock().pages.get(&idx).map(HugePage::pfn)
+        self.inner
+            .lock()
+            .pages
+            .get(&idx)
+            .and_then(Option::as_ref)
+            .map(HugePage::pfn)
     }
 
     /// Copies the file's page at `idx` into `dst` (a private copy); `false` for a hole.
     /// The copy runs under the tree's lock, which keeps the page in the file meanwhile.
     pub(crate) fn copy_page_into(&self, idx: u64, dst: &mut HugePage) -> Result<bool> {
         let inner = self.inner.lock();
-        match inner.pages.get(&idx) {
+        match inner.pages.get(&idx).and_then(Option::as_ref) {
             Some(page) => dst.copy_from(page).map(|()| true),
             None => Ok(false),
         }
@@ -107,9 +118,9 @@ impl InodeInfo {
     /// `hugetlb_no_page` plus `alloc_hugetlb_folio`). The caller holds the fault mutex.
     ///
     /// `in_size()` (the index is below `i_size`) is checked under the tree's lock, in the
-    /// same critical section that inserts the page: truncation changes `i_size` before it
-    /// takes that lock to collect pages, so a page is either seen (and freed) by it or not
-    /// added at all (`EFAULT`).
+    /// same critical section that inserts the page's slot: truncation changes `i_size`
+    /// before it takes that lock to collect indexes, so a page is either seen (and freed)
+    /// by it or not added at all (`EFAULT`).
     ///
     /// A page without a reservation is charged to the subpool and the pool's unreserved
     /// free pages, and its index is added to the reservation map (as upstream's commit).
@@ -124,10 +135,11 @@ impl InodeInfo {
             return Ok(pfn);
         }
         let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        let pfn = {
+        let mut page = {
             let mut inner = self.inner.lock();
-            if let Some(page) = inner.pages.get(&idx) {
-                return Ok(page.pfn());
+            if let Some(slot) = inner.pages.get(&idx) {
+                // An empty slot belongs to a fault mutex holder, which we are.
+                return slot.as_ref().map(HugePage::pfn).ok_or(EBUSY);
             }
             if !in_size() {
                 return Err(EFAULT);
@@ -148,16 +160,41 @@ impl InodeInfo {
                     }
                 }
             };
-            let pfn = page.pfn();
-            inner.pages.insert(node.into_node(idx, page));
-            pfn
+            // The slot goes in now, empty, so that truncation sees the index.
+            inner.pages.insert(node.into_node(idx, None));
+            page
         };
         // Zeroed with only the fault mutex held: other indexes fault meanwhile, and reads
-        // and truncation of this index wait for the mutex.
-        // SAFETY: The page is in the file and cannot go while we hold its fault mutex; it
-        // is not mapped anywhere yet.
-        unsafe { crate::kern::page::zero_huge(pfn, sb.order()) };
+        // and truncation of this index wait for the mutex. Mapped nowhere yet.
+        page.zero();
+        let pfn = page.pfn();
+        self.put_back(sb, idx, page);
         Ok(pfn)
+    }
+
+    /// Runs `f` on the page at `idx`, if there is one, with the tree's lock dropped (see
+    /// the module's locking notes). The caller holds the index's fault mutex.
+    fn work_unlocked(&self, sb: &SuperInfo, idx: u64, f: impl FnOnce(&mut HugePage)) {
+        let taken = self.inner.lock().pages.get_mut(&idx).and_then(Option::take);
+        if let Some(mut page) = taken {
+            f(&mut page);
+            self.put_back(sb, idx, page);
+        }
+    }
+
+    /// Puts `page` into the empty slot at `idx`, which the caller made and kept by holding
+    /// the index's fault mutex.
+    fn put_back(&self, sb: &SuperInfo, idx: u64, page: HugePage) {
+        let mut inner = self.inner.lock();
+        match inner.pages.get_mut(&idx) {
+            Some(slot) => *slot = Some(page),
+            // Only fault mutex holders remove slots, so this cannot happen; if it did, the
+            // page goes back to the pool rather than leak.
+            None => {
+                drop(inner);
+                sb.free_page(page);
+            }
+        }
     }
 
     /// Allocates (zeroed) every missing page in `[from, to)` (upstream
@@ -185,11 +222,10 @@ impl InodeInfo {
     /// of a punched hole).
     pub(crate) fn zero_partial(&self, sb: &SuperInfo, ino: u64, idx: u64, off: u64, len: usize) {
         let _fault = sb.fault_lock(ino, idx);
-        if let Some(pfn) = self.lookup(idx) {
-            // SAFETY: The page stays in the file while we hold its fault mutex; the caller
-            // keeps `off + len` within one huge page.
-            unsafe { crate::kern::page::zero_range(pfn, off, len) };
-        }
+        self.work_unlocked(sb, idx, |page| {
+            // The caller keeps the range within one page; were it not, nothing is zeroed.
+            let _ = page.zero_range(off, len);
+        });
     }
 
     /// The indexes of the pages at or after `from`.
@@ -228,7 +264,7 @@ impl InodeInfo {
         for idx in idxs.iter().copied().filter(|&i| i < to) {
             let _fault = sb.fault_lock(ino, idx);
             unmap(idx);
-            let page = self.inner.lock().pages.remove(&idx);
+            let page = self.inner.lock().pages.remove(&idx).flatten();
             if let Some(page) = page {
                 sb.free_page(page);
                 freed += 1;
@@ -245,7 +281,7 @@ impl InodeInfo {
             let Some(idx) = next else { break };
             let _fault = sb.fault_lock(ino, idx);
             unmap(idx);
-            let rest = self.inner.lock().pages.remove(&idx);
+            let rest = self.inner.lock().pages.remove(&idx).flatten();
             match rest {
                 Some(page) => {
                     sb.free_page(page);

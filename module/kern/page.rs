@@ -99,6 +99,20 @@ impl HugePage {
         unsafe { shim::rhugetlbfs_zero_pages(self.pfn, self.nr_pages()) }
     }
 
+    /// Zeroes `len` bytes at `offset` (the partial pages at the ends of a punched hole).
+    /// `EINVAL` if the range does not lie inside the page.
+    pub(crate) fn zero_range(&mut self, offset: u64, len: usize) -> Result {
+        let size = (self.nr_pages() as u64) << bindings::PAGE_SHIFT;
+        match offset.checked_add(len as u64) {
+            Some(end) if end <= size => {}
+            _ => return Err(EINVAL),
+        }
+        // SAFETY: By the type invariants the pages are allocated and ours, and the range
+        // was checked to lie inside them; the exclusive borrow keeps them alive.
+        unsafe { shim::rhugetlbfs_zero_range(self.pfn, offset as _, len) };
+        Ok(())
+    }
+
     /// Copies `src` into this page (copy-on-write). Both must be of the same order;
     /// `EINVAL` otherwise.
     pub(crate) fn copy_from(&mut self, src: &HugePage) -> Result {
@@ -129,29 +143,6 @@ impl Drop for HugePage {
             Source::Contig => unsafe { bindings::free_contig_range(self.pfn, 1 << self.order) },
         }
     }
-}
-
-/// Zeroes the whole huge page of `order` whose first frame is `pfn` (before its first
-/// mapping).
-///
-/// # Safety
-///
-/// `pfn` must be the first frame of a huge page of `order` that the caller keeps alive for
-/// the call and that nobody else accesses meanwhile.
-pub(crate) unsafe fn zero_huge(pfn: usize, order: u32) {
-    // SAFETY: By the safety requirements.
-    unsafe { shim::rhugetlbfs_zero_pages(pfn, 1 << order) }
-}
-
-/// Zeroes `len` bytes at `offset` of the huge page whose first frame is `pfn`.
-///
-/// # Safety
-///
-/// `pfn` must be the first frame of a huge page the caller keeps alive for the call, and
-/// `offset + len` at most its size.
-pub(crate) unsafe fn zero_range(pfn: usize, offset: u64, len: usize) {
-    // SAFETY: By the safety requirements.
-    unsafe { shim::rhugetlbfs_zero_range(pfn, offset as _, len) }
 }
 
 /// Yields the CPU if the scheduler wants it (long loops over many pages).
