@@ -22,6 +22,7 @@ fn main() {
     module_tests::register(&mut suite);
     pool_tests::register(&mut suite);
     fs_tests::register(&mut suite);
+    pool_tests::register_last(&mut suite);
     if args.iter().any(|a| a == "--list") {
         suite.list();
         return;

@@ -10,10 +10,6 @@ pub fn register(s: &mut Suite) {
     s.add("pool_grow_shrink_2m", grow_shrink_2m);
     s.add("pool_bad_input_changes_nothing", bad_input_changes_nothing);
     s.add("pool_overcommit_2m_and_1g", overcommit);
-    s.add(
-        "pool_oversized_request_reaches_what_it_can",
-        oversized_request,
-    );
     s.add("pool_gigantic_runtime_allocation", gigantic_runtime);
     s.add("pool_per_node_resize", per_node_resize);
     s.add("pool_meminfo_matches_counters", meminfo_matches);
@@ -22,6 +18,20 @@ pub fn register(s: &mut Suite) {
     s.add("pool_load_parameters", load_parameters);
     s.add("pool_bad_load_parameter_refused", bad_load_parameter);
     s.add("pool_unload_returns_memory", unload_returns_memory);
+}
+
+/// Tests that run after every other one.
+///
+/// Filling all memory with 2 MiB pages leaves the kernel's own unmovable allocations (slab,
+/// page tables) made meanwhile to fall back into movable pageblocks all over memory, and
+/// they stay there: a later 1 GiB allocation (ours or the kernel's) may then find no range
+/// free of them (seen once on the debug kernel: 5 of 8 candidate ranges unmovable). Run
+/// last, the test checks the same and disturbs no other.
+pub fn register_last(s: &mut Suite) {
+    s.add(
+        "pool_oversized_request_reaches_what_it_can",
+        oversized_request,
+    );
 }
 
 const ROOT: &str = "/sys/fs/rhugetlbfs";
