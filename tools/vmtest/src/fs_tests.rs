@@ -1167,8 +1167,7 @@ fn private_fork_2m() -> TestResult {
 
 fn private_fork_1g() -> TestResult {
     let f = Fresh::new(0)?;
-    set_nr(1048576, 2)?;
-    if counter(1048576, "nr_hugepages")? != 2 {
+    if !sys::grow_1g(2)? {
         return Err("could not allocate two 1 GiB pages".into());
     }
     mount("pagesize=1G")?;
@@ -1321,8 +1320,7 @@ impl Drop for ThpMode {
 /// the page with a PMD entry (a 2 MiB piece of a 1 GiB page), counted as a fallback.
 fn thp_never() -> TestResult {
     let f = Fresh::new(4)?;
-    set_nr(1048576, 1)?;
-    let gb = counter(1048576, "nr_hugepages")? == 1;
+    let gb = sys::grow_1g(1)?;
     let _thp = ThpMode::set("never")?;
     mount("")?;
     let path = format!("{MNT}/f");
@@ -1470,8 +1468,7 @@ fn counters_smaps_2m() -> TestResult {
 
 fn gigantic_1g() -> TestResult {
     let f = Fresh::new(0)?;
-    set_nr(1048576, 1)?;
-    if counter(1048576, "nr_hugepages")? != 1 {
+    if !sys::grow_1g(1)? {
         return Err("could not allocate a 1 GiB page".into());
     }
     mount("pagesize=1G")?;

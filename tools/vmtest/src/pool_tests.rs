@@ -243,7 +243,7 @@ fn oversized_request() -> TestResult {
 fn gigantic_runtime() -> TestResult {
     let _m = Fresh::new()?;
     let free0 = sys::free_kb()?;
-    set_nr(1048576, 2)?;
+    sys::grow_1g(2)?;
     let (nr, free, _, _) = counters(1048576)?;
     let stats = sys::read(&format!("{}/stats", hdir(1048576)))?;
     ensure!(

@@ -145,6 +145,26 @@ pub fn set_nr(kb: u64, n: u64) -> Result<(), String> {
     write_ok(&format!("{}/nr_hugepages", hdir(kb)), &format!("{n}\n"))
 }
 
+/// Grows the 1 GiB pool to `n` pages as an administrator would on a busy machine. A small guest (and the debug kernel's KASAN quarantine and kmemleak objects)
+/// can leave unmovable pages in every free 1 GiB range for a while, as it would for the
+/// kernel's hugetlbfs: on a shortfall the page cache and reclaimable slab are dropped,
+/// memory is compacted, and the request is made again, twice at most. `Ok(false)` if the
+/// pool still has fewer than `n` pages.
+pub fn grow_1g(n: u64) -> Result<bool, String> {
+    for attempt in 0..3 {
+        if attempt > 0 {
+            let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
+            let _ = std::fs::write("/proc/sys/vm/compact_memory", "1");
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        }
+        set_nr(1048576, n)?;
+        if counter(1048576, "nr_hugepages")? >= n {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// One counter file of one size (`free_hugepages`, ...).
 pub fn counter(kb: u64, name: &str) -> Result<u64, String> {
     read_u64(&format!("{}/{name}", hdir(kb)))
