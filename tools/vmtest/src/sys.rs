@@ -145,9 +145,10 @@ pub fn set_nr(kb: u64, n: u64) -> Result<(), String> {
     write_ok(&format!("{}/nr_hugepages", hdir(kb)), &format!("{n}\n"))
 }
 
-/// Grows the 1 GiB pool to `n` pages as an administrator would on a busy machine. A small guest (and the debug kernel's KASAN quarantine and kmemleak objects)
-/// can leave unmovable pages in every free 1 GiB range for a while, as it would for the
-/// kernel's hugetlbfs: on a shortfall the page cache and reclaimable slab are dropped,
+/// Grows the 1 GiB pool to `n` pages as an administrator would on a busy machine. A small
+/// guest (and the debug kernel's KASAN quarantine and kmemleak objects) can leave unmovable
+/// pages in every free 1 GiB range for a while, as it would for the kernel's hugetlbfs: on
+/// a shortfall the page cache and reclaimable slab are dropped,
 /// memory is compacted, and the request is made again, twice at most. `Ok(false)` if the
 /// pool still has fewer than `n` pages.
 pub fn grow_1g(n: u64) -> Result<bool, String> {
