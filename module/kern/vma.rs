@@ -6,8 +6,9 @@
 //! `vmf_insert_pfn_pud` for 1 GiB). Shared mappings are `VM_PFNMAP`; private ones
 //! `VM_MIXEDMAP` (the kernel refuses `VM_PFNMAP` on copy-on-write mappings) and carry a
 //! [`PrivMap`] in `vm_private_data`, one counted reference per VMA, kept right by
-//! `open`/`close` across splits, `mremap` and `fork`. A 4 KiB fault never maps anything:
-//! it is counted as a fallback and gets SIGBUS.
+//! `open`/`close` across splits, `mremap` and `fork`. A 4 KiB fault (THP "never" or
+//! disabled, or after a split) still maps a PMD entry where no page table sits, and gets
+//! SIGBUS otherwise; either way it is counted as a fallback.
 //!
 //! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h)
 
@@ -216,11 +217,10 @@ unsafe extern "C" fn rh_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_faul
 unsafe fn vmf_sb<'a>(vmf: *const bindings::vm_fault) -> &'a SuperInfo {
     let mut vma = core::ptr::null_mut();
     let (mut address, mut write) = (0, false);
-    // SAFETY: By the safety requirements; the VMA's file holds the inode and the super
-    // block for the whole fault.
+    // SAFETY: By the safety requirements; the VMA lives for the whole fault.
     unsafe {
         shim::rhugetlbfs_vmf_info(vmf, &mut vma, &mut address, &mut write);
-        sb_info((*(*(*vma).vm_file).f_inode).i_sb)
+        vma_sb(vma)
     }
 }
 
@@ -303,6 +303,17 @@ unsafe fn fault_at(
     ret
 }
 
+/// The mount of the file `vma` maps.
+///
+/// # Safety
+///
+/// `vma` is one of our VMAs, live for `'a`.
+unsafe fn vma_sb<'a>(vma: *const bindings::vm_area_struct) -> &'a SuperInfo {
+    // SAFETY: By the safety requirements; the VMA's file holds the inode and the super
+    // block while the VMA lives.
+    unsafe { sb_info((*(*(*vma).vm_file).f_inode).i_sb) }
+}
+
 /// `vm_operations_struct::pagesize`: the huge page size (smaps `KernelPageSize`).
 ///
 /// # Safety
@@ -310,7 +321,7 @@ unsafe fn fault_at(
 /// MM callback contract: `vma` is one of ours.
 unsafe extern "C" fn rh_pagesize(vma: *mut bindings::vm_area_struct) -> c_ulong {
     // SAFETY: By the callback contract.
-    let sb = unsafe { sb_info((*(*(*vma).vm_file).f_inode).i_sb) };
+    let sb = unsafe { vma_sb(vma) };
     sb.page_size() as c_ulong
 }
 
@@ -321,7 +332,7 @@ unsafe extern "C" fn rh_pagesize(vma: *mut bindings::vm_area_struct) -> c_ulong 
 /// MM callback contract: `vma` is one of ours.
 unsafe extern "C" fn rh_may_split(vma: *mut bindings::vm_area_struct, addr: c_ulong) -> c_int {
     // SAFETY: By the callback contract.
-    let sb = unsafe { sb_info((*(*(*vma).vm_file).f_inode).i_sb) };
+    let sb = unsafe { vma_sb(vma) };
     if addr as u64 & (sb.page_size() - 1) != 0 {
         return EINVAL.to_errno();
     }
@@ -350,8 +361,8 @@ unsafe extern "C" fn rh_vm_open(vma: *mut bindings::vm_area_struct) {
         let _ = Arc::from(map).into_foreign();
         return;
     }
-    // SAFETY: `vma`'s file holds the inode and its super block.
-    let sb = unsafe { sb_info((*(*(*vma).vm_file).f_inode).i_sb) };
+    // SAFETY: `vma` is one of ours and live.
+    let sb = unsafe { vma_sb(vma) };
     // SAFETY: `vma` is live.
     let child = map.fork(mm, unsafe { vma_idx(vma, sb) });
     // Without memory for its map the child loses the private pages: its faults there get
@@ -386,8 +397,8 @@ unsafe extern "C" fn rh_vm_close(vma: *mut bindings::vm_area_struct) {
         shim::rhugetlbfs_private_still_mapped(vma)
     };
     if !still_mapped {
-        // SAFETY: `vma`'s file holds the inode and its super block.
-        let sb = unsafe { sb_info((*(*(*vma).vm_file).f_inode).i_sb) };
+        // SAFETY: `vma` is one of ours and live.
+        let sb = unsafe { vma_sb(vma) };
         // SAFETY: `vma` is live.
         map.release(unsafe { vma_idx(vma, sb) });
     }
