@@ -3,11 +3,14 @@
 # Installs and builds whatever is missing first. Prints `N passed, N failed` last and exits
 # non-zero if anything failed.
 #
-#   tools/test.sh [--flavour release|debug|both] [--host-only] [VM-TEST-FILTER...]
+#   tools/test.sh [--flavour release|debug|both] [--repeat N] [--host-only] [VM-TEST-FILTER...]
+#
+# --repeat N boots N fresh guests per flavour, one after the other, and runs the in-VM suite
+# in each: every run's result is printed and counted, so flakiness shows as a number.
 set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
-flavours=(release debug) host_only=0 filters=()
+flavours=(release debug) host_only=0 filters=() repeat=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--flavour)
@@ -17,8 +20,12 @@ while [ $# -gt 0 ]; do
 		*) rh_die "--flavour must be release, debug or both" ;;
 		esac
 		shift 2 ;;
+	--repeat)
+		[[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || rh_die "--repeat needs a positive number of runs"
+		repeat=$2
+		shift 2 ;;
 	--host-only) host_only=1; shift ;;
-	-h | --help) sed -n '2,6p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,9p' "$0"; exit 0 ;;
 	-*) rh_die "unknown option '$1' (see --help)" ;;
 	*) filters+=("$1"); shift ;;
 	esac
@@ -53,11 +60,23 @@ cd "$RH_ROOT" || exit 1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# vm_suite FLAVOUR: the in-VM suite on one kernel flavour, output in $tmp/vm-FLAVOUR.out.
+# The guest's kernel reserves 1 GiB pages at boot, before memory fragments, in its own
+# hugetlb pool: the keeper the suite lends 1 GiB pages from to the tests that need them
+# (tools/vmtest/src/sys.rs, `lend_1g`). Three: two for the tests that map two at once, one
+# spare for a hand-over that loses its range.
+vm_append="hugepagesz=1G hugepages=0:2,1:1"
+
+# vm_suite FLAVOUR: the in-VM suite on one kernel flavour, `repeat` times, each in a fresh
+# guest; output of run R in $tmp/vm-FLAVOUR-R.out.
 vm_suite() {
-	"$RH_ROOT/tools/vm.sh" --flavour "$1" --memory 8G --cpus 2 --numa 2 -q \
-		--exec "$RH_TARGET/release/rh-vmtest ${filters[*]}" >"$tmp/vm-$1.out" 2>&1
-	echo $? >"$tmp/vm-$1.rc"
+	local r
+	for ((r = 1; r <= repeat; r++)); do
+		[ "$repeat" = 1 ] || rh_log "vm[$1]: run $r of $repeat"
+		"$RH_ROOT/tools/vm.sh" --flavour "$1" --memory 8G --cpus 2 --numa 2 -q --append "$vm_append" \
+			--exec "$RH_TARGET/release/rh-vmtest ${filters[*]}" >"$tmp/vm-$1-$r.out" 2>&1
+		echo $? >"$tmp/vm-$1-$r.rc"
+		[ "$repeat" = 1 ] || rh_log "vm[$1]: run $r: $(grep -E '[0-9]+ passed, [0-9]+ failed' "$tmp/vm-$1-$r.out" | tail -1) (exit $(cat "$tmp/vm-$1-$r.rc"))"
+	done
 }
 
 # The debug kernel's VM is the long pole (KASAN and lockdep under TCG: ~2 minutes of boot,
@@ -97,8 +116,12 @@ if [ $host_only = 0 ]; then
 	done
 	[ ${#vm_pids[@]} -eq 0 ] || { rh_log "waiting for the debug kernel's VM"; wait "${vm_pids[@]}"; }
 	for fl in "${flavours[@]}"; do
-		cat "$tmp/vm-$fl.out"
-		tally "vm suite ($fl kernel)" "$tmp/vm-$fl.out" "$(cat "$tmp/vm-$fl.rc" 2>/dev/null || echo 1)"
+		for ((r = 1; r <= repeat; r++)); do
+			name="vm suite ($fl kernel)"
+			[ "$repeat" = 1 ] || name="vm suite ($fl kernel, run $r of $repeat)"
+			cat "$tmp/vm-$fl-$r.out"
+			tally "$name" "$tmp/vm-$fl-$r.out" "$(cat "$tmp/vm-$fl-$r.rc" 2>/dev/null || echo 1)"
+		done
 	done
 fi
 

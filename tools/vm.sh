@@ -23,6 +23,7 @@ usage: tools/vm.sh [options] --exec 'CMD' | -- CMD [ARGS...]
   --accel auto|kvm|tcg      accelerator (default: auto, or \$RH_ACCEL)
   --timeout SECONDS         kill the guest after this long (default: 1800)
   --rwdir DIR               give the guest write access to DIR (repeatable)
+  --append ARGS             more guest kernel command-line arguments (repeatable)
   --out DIR                 results directory (default: a new one under the cache)
   --no-module               do not build the module first
   -q, --quiet               do not echo the guest console
@@ -31,7 +32,7 @@ USAGE
 }
 
 flavour=release memory=4G cpus=2 numa=1 accel=${RH_ACCEL:-auto} timeout=1800
-rwdirs=() out="" build_module=1 quiet=0 cmd=""
+rwdirs=() out="" build_module=1 quiet=0 cmd="" append=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--flavour) flavour=${2:?}; shift 2 ;;
@@ -41,6 +42,7 @@ while [ $# -gt 0 ]; do
 	--accel) accel=${2:?}; shift 2 ;;
 	--timeout) timeout=${2:?}; shift 2 ;;
 	--rwdir) rwdirs+=("$(realpath "${2:?}")"); shift 2 ;;
+	--append) append+=" ${2:?}"; shift 2 ;;
 	--out) out=${2:?}; shift 2 ;;
 	--no-module) build_module=0; shift ;;
 	-q | --quiet) quiet=1; shift ;;
@@ -87,7 +89,7 @@ vng=(
 	"$RH_VENV/bin/vng" --run "$kdir" --force-9p --verbose --user root
 	--memory "$memory" --cpus "$cpus" --cwd / --rwdir "$out"
 	# Never reboot silently on a panic: stop, and let the exit status (255) tell.
-	--append "panic=-1 oops=panic panic_on_warn=0 printk.devkmsg=on"
+	--append "panic=-1 oops=panic panic_on_warn=0 printk.devkmsg=on$append"
 )
 for d in "${rwdirs[@]}"; do vng+=(--rwdir "$d"); done
 [ "$accel" = kvm ] || vng+=(--disable-kvm)

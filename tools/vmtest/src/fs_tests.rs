@@ -10,8 +10,6 @@ use std::ffi::CString;
 use std::os::unix::fs::MetadataExt;
 
 pub fn register(s: &mut Suite) {
-    // First of the fs tests: it needs two 1 GiB pages at once, which the debug kernel's
-    // 8 GiB guest could not always find later in the suite, after many module reloads.
     s.add("fs_private_fork_cow_1g", private_fork_1g);
     s.add("fs_mount_defaults_and_proc_mounts", mount_defaults);
     s.add("fs_mount_every_option", mount_every_option);
@@ -113,7 +111,7 @@ impl Fresh {
         let _ = umount(MNT);
         sys::ensure_unloaded()?;
         sys::insmod(&[])?;
-        set_nr(2048, pages)?;
+        sys::pool_2m(pages)?;
         Ok(Fresh)
     }
 
@@ -1169,9 +1167,7 @@ fn private_fork_2m() -> TestResult {
 
 fn private_fork_1g() -> TestResult {
     let f = Fresh::new(0)?;
-    if !sys::grow_1g(2)? {
-        return Err("could not allocate two 1 GiB pages".into());
-    }
+    let _gb = sys::lend_1g(2)?;
     mount("pagesize=1G")?;
     let pud0 = stat(1048576, "faults_pud")?;
     private_fork_run(1 << 30, 1)?;
@@ -1322,7 +1318,7 @@ impl Drop for ThpMode {
 /// the page with a PMD entry (a 2 MiB piece of a 1 GiB page), counted as a fallback.
 fn thp_never() -> TestResult {
     let f = Fresh::new(4)?;
-    let gb = sys::grow_1g(1)?;
+    let _gb = sys::lend_1g(1)?;
     let _thp = ThpMode::set("never")?;
     mount("")?;
     let path = format!("{MNT}/f");
@@ -1371,28 +1367,24 @@ fn thp_never() -> TestResult {
     unmap(s, MB2);
     std::fs::remove_file(&path).map_err(|e| e.to_string())?;
     umount(MNT)?;
-    if gb {
-        mount("pagesize=1G")?;
-        let g = format!("{MNT}/g");
-        let fb0 = stat(1048576, "faults_fallback")?;
-        let q = map_ok(&g, 1 << 30, PRIVATE)?;
-        // SAFETY: Inside the 1 GiB mapping: three 2 MiB pieces of its page.
-        let ok = unsafe {
-            *q.add(5) = 5;
-            *q.add((512 << 20) + 5) = 6;
-            *q.add(5) == 5 && *q.add((512 << 20) + 5) == 6 && *q.add(MB2 + 5) == 0
-        };
-        let fb = stat(1048576, "faults_fallback")? - fb0;
-        ensure!(ok, "1 GiB private data with THP never");
-        ensure!(
-            fb == 3,
-            "1 GiB page in 2 MiB pieces: fallback +{fb}, want 3"
-        );
-        unmap(q, 1 << 30);
-        std::fs::remove_file(&g).map_err(|e| e.to_string())?;
-    } else {
-        eprintln!("    no 1 GiB page could be allocated: 1 GiB part skipped");
-    }
+    mount("pagesize=1G")?;
+    let g = format!("{MNT}/g");
+    let fb0 = stat(1048576, "faults_fallback")?;
+    let q = map_ok(&g, 1 << 30, PRIVATE)?;
+    // SAFETY: Inside the 1 GiB mapping: three 2 MiB pieces of its page.
+    let ok = unsafe {
+        *q.add(5) = 5;
+        *q.add((512 << 20) + 5) = 6;
+        *q.add(5) == 5 && *q.add((512 << 20) + 5) == 6 && *q.add(MB2 + 5) == 0
+    };
+    let fb = stat(1048576, "faults_fallback")? - fb0;
+    ensure!(ok, "1 GiB private data with THP never");
+    ensure!(
+        fb == 3,
+        "1 GiB page in 2 MiB pieces: fallback +{fb}, want 3"
+    );
+    unmap(q, 1 << 30);
+    std::fs::remove_file(&g).map_err(|e| e.to_string())?;
     f.finish()
 }
 
@@ -1470,9 +1462,7 @@ fn counters_smaps_2m() -> TestResult {
 
 fn gigantic_1g() -> TestResult {
     let f = Fresh::new(0)?;
-    if !sys::grow_1g(1)? {
-        return Err("could not allocate a 1 GiB page".into());
-    }
+    let _gb = sys::lend_1g(1)?;
     mount("pagesize=1G")?;
     let gb = 1usize << 30;
     let pud0 = stat(1048576, "faults_pud")?;

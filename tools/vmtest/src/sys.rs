@@ -145,25 +145,136 @@ pub fn set_nr(kb: u64, n: u64) -> Result<(), String> {
     write_ok(&format!("{}/nr_hugepages", hdir(kb)), &format!("{n}\n"))
 }
 
-/// Grows the 1 GiB pool to `n` pages as an administrator would on a busy machine. A small
-/// guest (and the debug kernel's KASAN quarantine and kmemleak objects) can leave unmovable
-/// pages in every free 1 GiB range for a while, as it would for the kernel's hugetlbfs: on
-/// a shortfall the page cache and reclaimable slab are dropped,
-/// memory is compacted, and the request is made again, twice at most. `Ok(false)` if the
-/// pool still has fewer than `n` pages.
-pub fn grow_1g(n: u64) -> Result<bool, String> {
-    for attempt in 0..3 {
-        if attempt > 0 {
-            let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
-            let _ = std::fs::write("/proc/sys/vm/compact_memory", "1");
-            std::thread::sleep(std::time::Duration::from_secs(2));
+/// `/sys/devices/system/node/node<nid>/hugepages/hugepages-1048576kB`: the kernel's own
+/// 1 GiB pool on one node, the keeper of the suite's 1 GiB pages.
+fn keeper_dir(nid: usize) -> String {
+    format!("/sys/devices/system/node/node{nid}/hugepages/hugepages-1048576kB")
+}
+
+/// `/sys/fs/rhugetlbfs/node/node<nid>/hugepages/hugepages-<kb>kB`.
+pub fn node_hdir(nid: usize, kb: u64) -> String {
+    format!("/sys/fs/rhugetlbfs/node/node{nid}/hugepages/hugepages-{kb}kB")
+}
+
+/// 1 GiB pages lent to rhugetlbfs's pool by the kernel's own hugetlb pool.
+///
+/// A 1 GiB range free of unmovable pages cannot be hoped for late in a suite that reloads
+/// the module and fills memory many times over (the debug kernel's KASAN quarantine and
+/// kmemleak objects land anywhere). So the guest's kernel reserves 1 GiB pages at boot,
+/// before memory fragments (`hugepagesz=1G hugepages=0:2,1:1`, see tools/test.sh), and a
+/// test borrows them: one at a time, the kernel's pool on a node shrinks by one page, which
+/// frees a whole aligned 1 GiB range, and rhugetlbfs's pool on the same node grows by one
+/// at once, finding that range. Dropping the loan empties rhugetlbfs's 1 GiB pool (all its
+/// pages must be free by then) and gives the pages back to the keeper.
+pub struct Loan1g {
+    /// Pages taken from the keeper, per node id.
+    taken: Vec<u64>,
+}
+
+/// Borrows `n` 1 GiB pages into rhugetlbfs's pool (which must be empty of 1 GiB pages).
+/// A shortfall is a failure of the suite's setup, not of the test, and says so, with both
+/// pools' state and rhugetlbfs's 1 GiB statistics.
+pub fn lend_1g(n: u64) -> Result<Loan1g, String> {
+    let nodes = memory_nodes()?;
+    let mut loan = Loan1g {
+        taken: vec![0; nodes.iter().max().map_or(1, |m| m + 1)],
+    };
+    let (mut got, mut lost) = (0, 0);
+    while got < n {
+        // Spread a loan over the nodes: the node lent least so far, then the fullest keeper.
+        let best = nodes
+            .iter()
+            .map(|&nid| {
+                let free = read_u64(&format!("{}/free_hugepages", keeper_dir(nid))).unwrap_or(0);
+                (nid, free)
+            })
+            .filter(|&(_, free)| free > 0)
+            .min_by_key(|&(nid, free)| (loan.taken[nid], std::cmp::Reverse(free)));
+        let Some((nid, _)) = best else {
+            return Err(loan.setup_failure(n, got, lost));
+        };
+        let knr = format!("{}/nr_hugepages", keeper_dir(nid));
+        let mnr = format!("{}/nr_hugepages", node_hdir(nid, 1048576));
+        let (k, m) = (read_u64(&knr)?, read_u64(&mnr)?);
+        write_ok(&knr, &format!("{}\n", k - 1))?;
+        if read_u64(&knr)? != k - 1 {
+            return Err(loan.setup_failure(n, got, lost));
         }
-        set_nr(1048576, n)?;
-        if counter(1048576, "nr_hugepages")? >= n {
-            return Ok(true);
+        loan.taken[nid] += 1;
+        write_ok(&mnr, &format!("{}\n", m + 1))?;
+        if read_u64(&mnr)? == m + 1 {
+            got += 1;
+        } else {
+            // Something took a page of the freed range in between: the next keeper page.
+            lost += 1;
         }
     }
-    Ok(false)
+    Ok(loan)
+}
+
+impl Loan1g {
+    fn setup_failure(&self, want: u64, got: u64, lost: u64) -> String {
+        let mut msg = format!(
+            "SUITE SETUP FAILURE: could not lend {want} 1 GiB pages to rhugetlbfs ({got} lent, \
+             {lost} ranges lost in the hand-over); the guest must boot with \
+             `hugepagesz=1G hugepages=...` (tools/test.sh does)\n"
+        );
+        for nid in memory_nodes().unwrap_or_default() {
+            let f = |d: &str, c: &str| read(&format!("{d}/{c}")).unwrap_or_default();
+            msg += &format!(
+                "    node {nid}: kernel pool nr {} free {}, rhugetlbfs nr {}\n",
+                f(&keeper_dir(nid), "nr_hugepages").trim(),
+                f(&keeper_dir(nid), "free_hugepages").trim(),
+                f(&node_hdir(nid, 1048576), "nr_hugepages").trim(),
+            );
+        }
+        msg + "    rhugetlbfs 1 GiB stats:\n"
+            + &read(&format!("{}/stats", hdir(1048576))).unwrap_or_else(|e| e)
+    }
+}
+
+impl Drop for Loan1g {
+    fn drop(&mut self) {
+        if module_loaded().unwrap_or(false) {
+            let _ = set_nr(1048576, 0);
+        }
+        for (nid, &taken) in self.taken.iter().enumerate().filter(|(_, t)| **t > 0) {
+            let knr = format!("{}/nr_hugepages", keeper_dir(nid));
+            let Ok(k) = read_u64(&knr) else { continue };
+            let _ = write(&knr, &format!("{}\n", k + taken));
+            let back = read_u64(&knr).unwrap_or(0).saturating_sub(k);
+            if back < taken {
+                // The next loan has a spare page less; it fails loudly if that is too few.
+                eprintln!(
+                    "    note: the keeper got {back} of {taken} 1 GiB pages back on node {nid}"
+                );
+            }
+        }
+    }
+}
+
+/// Free memory of one NUMA node in kB (`/sys/devices/system/node/node<nid>/meminfo`).
+pub fn node_free_kb(nid: usize) -> Result<u64, String> {
+    let path = format!("/sys/devices/system/node/node{nid}/meminfo");
+    read(&path)?
+        .lines()
+        .find_map(|l| l.split_once("MemFree:").map(|(_, v)| v.trim()))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| format!("no MemFree in {path}"))
+}
+
+/// Sets the 2 MiB pool to `n` pages as a test's precondition: reaching fewer is a failure
+/// of the suite's setup (memory the suite should have left free), reported as such.
+pub fn pool_2m(n: u64) -> Result<(), String> {
+    set_nr(2048, n)?;
+    let nr = counter(2048, "nr_hugepages")?;
+    if nr != n {
+        return Err(format!(
+            "SUITE SETUP FAILURE: the 2 MiB pool reached {nr} of {n} pages (MemFree {} kB)",
+            meminfo_kb("MemFree").unwrap_or(0)
+        ));
+    }
+    Ok(())
 }
 
 /// One counter file of one size (`free_hugepages`, ...).
