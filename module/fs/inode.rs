@@ -241,34 +241,84 @@ impl InodeInfo {
     }
 
     /// Frees every page from index `from` on and drops the reservations there (upstream
-    /// `remove_inode_hugepages` + `hugetlb_unreserve_pages`). `ino` names the file for the
-    /// fault mutexes; `unmap(idx)` removes every mapping of page `idx`, and runs under the
-    /// index's fault mutex before the page is freed (a fault may have mapped it again after
-    /// the caller's first unmap, as upstream's `hugetlb_vmdelete_list` in the loop).
+    /// `remove_inode_hugepages` + `hugetlb_unreserve_pages` for a truncation). `ino` names
+    /// the file for the fault mutexes; `unmap(idx)` removes every mapping of page `idx`, and
+    /// runs under the index's fault mutex before the page is freed (a fault may have mapped
+    /// it again after the caller's first unmap, as upstream's `hugetlb_vmdelete_list` in the
+    /// loop). The caller lowered `i_size` first, so no fault adds a page here meanwhile and
+    /// the reservation map can be cut once, at the end.
     pub(crate) fn remove_from(&self, sb: &SuperInfo, ino: u64, from: u64, unmap: impl Fn(u64)) {
-        self.remove_range(sb, ino, from, u64::MAX, unmap)
+        let freed = self.remove_pages(sb, ino, from, u64::MAX, unmap, false);
+        let chg = self
+            .inner
+            .lock()
+            .resv
+            .region_del(from, u64::MAX)
+            .unwrap_or(freed);
+        let back = sb.subpool_put(chg.saturating_sub(freed));
+        sb.pool().unreserve(back);
     }
 
-    /// As [`Self::remove_from`], for the pages in `[from, to)` (hole punch).
-    pub(crate) fn remove_range(
+    /// Frees the pages in `[from, to)` (hole punch; upstream `remove_inode_hugepages` with
+    /// `truncate_op == false`). Within `i_size` faults go on meanwhile, so each page's
+    /// reservation entry goes with the page, in the same critical section under its fault
+    /// mutex: a fault right after finds neither and charges a new page as unreserved. A
+    /// window between the two let a fault count an index as reserved that no longer was,
+    /// consuming another mapping's reservation (SIGBUS for that one later with free pages
+    /// left). Entries of indexes without a page stay: the mappings that reserved them still
+    /// expect them, as upstream.
+    pub(crate) fn punch(&self, sb: &SuperInfo, ino: u64, from: u64, to: u64, unmap: impl Fn(u64)) {
+        self.remove_pages(sb, ino, from, to, unmap, true);
+    }
+
+    /// Removes and frees the pages in `[from, to)`; with `unreserve_each`, each page's
+    /// reservation entry too (see [`Self::punch`]). Returns the pages freed.
+    fn remove_pages(
         &self,
         sb: &SuperInfo,
         ino: u64,
         from: u64,
         to: u64,
         unmap: impl Fn(u64),
-    ) {
+        unreserve_each: bool,
+    ) -> u64 {
         let mut freed = 0u64;
+        let mut remove = |idx: u64| {
+            let _fault = sb.fault_lock(ino, idx);
+            unmap(idx);
+            let (page, chg) = {
+                let mut inner = self.inner.lock();
+                let page = inner.pages.remove(&idx).flatten();
+                let chg = match (&page, unreserve_each) {
+                    (Some(_), true) => Some(inner.resv.region_del(idx, idx + 1)),
+                    _ => None,
+                };
+                (page, chg)
+            };
+            let Some(page) = page else { return false };
+            sb.free_page(page);
+            freed += 1;
+            match chg {
+                // The page consumed its entry's reservation: nothing more to give back.
+                Some(Ok(chg)) => {
+                    let back = sb.subpool_put(chg.saturating_sub(1));
+                    sb.pool().unreserve(back);
+                }
+                // No memory to split the region: the entry stays, so back it with a new
+                // reservation (upstream `hugetlb_fix_reserve_counts`).
+                Some(Err(_)) => {
+                    if sb.reserve_pages(1).is_err() {
+                        pr_warn!("reservation count of a punched page could not be fixed\n");
+                    }
+                }
+                None => {}
+            }
+            true
+        };
         // Without memory for the index list, pages are removed one lock round at a time.
         let idxs = self.indexes_from(from).unwrap_or_default();
         for idx in idxs.iter().copied().filter(|&i| i < to) {
-            let _fault = sb.fault_lock(ino, idx);
-            unmap(idx);
-            let page = self.inner.lock().pages.remove(&idx).flatten();
-            if let Some(page) = page {
-                sb.free_page(page);
-                freed += 1;
-            }
+            remove(idx);
         }
         loop {
             let next = self
@@ -279,19 +329,8 @@ impl InodeInfo {
                 .map(|(&k, _)| k)
                 .find(|&k| k >= from && k < to);
             let Some(idx) = next else { break };
-            let _fault = sb.fault_lock(ino, idx);
-            unmap(idx);
-            let rest = self.inner.lock().pages.remove(&idx).flatten();
-            match rest {
-                Some(page) => {
-                    sb.free_page(page);
-                    freed += 1;
-                }
-                None => continue,
-            }
+            remove(idx);
         }
-        let chg = self.inner.lock().resv.region_del(from, to).unwrap_or(freed);
-        let back = sb.subpool_put(chg.saturating_sub(freed));
-        sb.pool().unreserve(back);
+        freed
     }
 }

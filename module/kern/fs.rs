@@ -488,13 +488,14 @@ unsafe extern "C" fn rh_setattr(
         }
         // SAFETY: The inode is locked by the VFS; `truncate_setsize` sets the size, then
         // unmaps everything past it in every mapping.
-        let (old, mapping, ino) = unsafe {
-            let old = (*inode).i_size;
+        let (mapping, ino) = unsafe {
             bindings::truncate_setsize(inode, size);
-            (old, (*inode).i_mapping, (*inode).i_ino as u64)
+            ((*inode).i_mapping, (*inode).i_ino as u64)
         };
+        // Every page at or past the new size goes, even when the size does not shrink
+        // (pages preallocated past it with KEEP_SIZE), as upstream's `hugetlb_vmtruncate`.
         // SAFETY: `inode` is live.
-        if let (true, Some(data)) = (size < old, unsafe { inode_info(inode) }) {
+        if let Some(data) = unsafe { inode_info(inode) } {
             let hsize = info.page_size();
             let shift = info.page_shift();
             data.remove_from(info, ino, (size as u64) >> shift, |idx| {
@@ -641,45 +642,45 @@ unsafe extern "C" fn rh_fallocate(
     // SAFETY: `i_rwsem` is the inode lock (upstream `inode_lock`), held for the whole call.
     unsafe { bindings::down_write(ptr::addr_of_mut!((*inode).i_rwsem)) };
     let ret = if mode & FALLOC_FL_PUNCH_HOLE != 0 {
-        // SAFETY: `inode` is live and locked.
-        let size = unsafe { (*inode).i_size } as u64;
-        if start < size {
-            let hole_start = (start + hsize - 1) & !(hsize - 1);
-            let hole_end = end & !(hsize - 1);
-            // Partial pages at the ends are zeroed, not freed.
-            let first_end = end.min(hole_start);
-            if start < first_end {
-                data.zero_partial(
-                    sb,
-                    ino,
-                    start >> shift,
-                    start & (hsize - 1),
-                    (first_end - start) as usize,
-                );
-            }
-            if hole_end > start && hole_end < end && hole_end >= hole_start {
-                data.zero_partial(sb, ino, hole_end >> shift, 0, (end - hole_end) as usize);
-            }
-            if hole_start < hole_end {
-                // SAFETY: `inode` is live; the pages are unmapped before being freed, and
-                // again under each fault mutex.
-                let mapping = unsafe { (*inode).i_mapping };
-                let unmap = |from: u64, n: u64| {
-                    // SAFETY: `mapping` is the live inode's.
-                    unsafe {
-                        bindings::unmap_mapping_range(
-                            mapping,
-                            (from << shift) as i64,
-                            (n << shift) as i64,
-                            1,
-                        )
-                    }
-                };
-                unmap(hole_start >> shift, (hole_end - hole_start) >> shift);
-                data.remove_range(sb, ino, hole_start >> shift, hole_end >> shift, |idx| {
-                    unmap(idx, 1)
-                });
-            }
+        // Upstream `hugetlbfs_punch_hole`: whole pages in the hole are unmapped and freed,
+        // the bytes of partial pages at either end zeroed in place. Not bounded by `i_size`:
+        // pages preallocated past it with KEEP_SIZE are punched too.
+        let hole_start = start.next_multiple_of(hsize);
+        let hole_end = end & !(hsize - 1);
+        // The head: `[start, min(end, hole_start))`, inside one page.
+        if start < hole_start {
+            let head_end = end.min(hole_start);
+            data.zero_partial(
+                sb,
+                ino,
+                start >> shift,
+                start & (hsize - 1),
+                (head_end - start) as usize,
+            );
+        }
+        // The tail: `[hole_end, end)`, unless the head already covered it.
+        if end > hole_end && end > hole_start {
+            data.zero_partial(sb, ino, hole_end >> shift, 0, (end - hole_end) as usize);
+        }
+        if hole_start < hole_end {
+            // SAFETY: `inode` is live; the pages are unmapped before being freed, and
+            // again under each fault mutex.
+            let mapping = unsafe { (*inode).i_mapping };
+            let unmap = |from: u64, n: u64| {
+                // SAFETY: `mapping` is the live inode's.
+                unsafe {
+                    bindings::unmap_mapping_range(
+                        mapping,
+                        (from << shift) as i64,
+                        (n << shift) as i64,
+                        1,
+                    )
+                }
+            };
+            unmap(hole_start >> shift, (hole_end - hole_start) >> shift);
+            data.punch(sb, ino, hole_start >> shift, hole_end >> shift, |idx| {
+                unmap(idx, 1)
+            });
         }
         Ok(())
     } else {
