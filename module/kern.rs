@@ -13,3 +13,4 @@ mod shim;
 pub(crate) mod sysfs;
 pub(crate) mod vec;
 pub(crate) mod vma;
+pub(crate) mod work;

@@ -15,6 +15,18 @@
 //!
 //! Both are mutexes: every path that frees a huge page here runs in process context (the
 //! pages are never freed from `put_page`), so there is no need for a spinlock.
+//!
+//! # Page ownership
+//!
+//! The pool holds one reference to each of its pages. A page handed to user space can gain
+//! more (slow GUP on the huge entries, `vmsplice` into a pipe, O_DIRECT, io_uring buffers),
+//! and those may outlive every mapping. A page given back ([`HugePool::free_page`]) is
+//! reused only once the pool's is the only reference left ([`HugePage::is_exclusive`]);
+//! until then it waits on the `draining` list, still counted as in use (as upstream, where
+//! `free_huge_folio` runs only when the last reference goes). The list is retried from a
+//! delayed work (`kern::work`), before every allocation and resize, and when the counters
+//! are read. A page with a hardware-poisoned base page never leaves the list. At unload the
+//! pool drops its references and the last holder frees each page to the buddy allocator.
 
 use crate::acct::gigantic::{ContigOutcome, GiganticScan, RecentFailures, ScanStep};
 use crate::acct::hstate::{
@@ -25,6 +37,7 @@ use crate::acct::stats::HugePageStats;
 use crate::kern::numa::{self, ZoneOracle};
 use crate::kern::page::{self, HugePage};
 use crate::kern::vec;
+use crate::kern::work;
 use kernel::bindings;
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -51,11 +64,21 @@ struct ResizeState {
     resume_pfn: [[u64; bindings::MAX_NR_ZONES as usize]; MAX_NUMNODES],
 }
 
+/// A page given back while something outside the pool still held a reference to it.
+struct DrainingPage {
+    page: HugePage,
+    /// The `restore_reserve` of its [`HugePool::free_page`], applied when it drains.
+    restore_reserve: bool,
+}
+
 /// What the `inner` lock protects.
 struct PoolInner {
     hstate: Hstate,
     /// Free pages per node id. Its length is the highest memory node id + 1.
     free: KVec<KVec<HugePage>>,
+    /// Pages given back but still referenced elsewhere; counted as in use. Its capacity is
+    /// at least `nr_huge_pages` (see [`HugePool::reserve_slot`]), so pushing never allocates.
+    draining: KVec<DrainingPage>,
 }
 
 /// One huge page size with its pool.
@@ -91,7 +114,11 @@ impl HugePool {
                     recent: RecentFailures::new(RECENT_FAILURE_COOLDOWN_MS),
                     resume_pfn: [[0; bindings::MAX_NR_ZONES as usize]; MAX_NUMNODES],
                 }),
-                inner <- new_mutex!(PoolInner { hstate, free }),
+                inner <- new_mutex!(PoolInner {
+                    hstate,
+                    free,
+                    draining: KVec::new(),
+                }),
                 stats: HugePageStats::new(),
             }),
             GFP_KERNEL,
@@ -150,6 +177,7 @@ impl HugePool {
         }
         let mut resize = self.resize.lock();
         let mut inner = self.inner.lock();
+        self.drain_locked(&mut inner);
         let mut plan = inner
             .hstate
             .set_max_huge_pages(count, target)
@@ -207,6 +235,7 @@ impl HugePool {
         let mut gather = Gather::new(delta);
         let mut private: KVec<HugePage> = KVec::new();
         let mut inner = self.inner.lock();
+        self.drain_locked(&mut inner);
         let mut next = self.nodes.first().unwrap_or(0);
         loop {
             match inner
@@ -285,6 +314,7 @@ impl HugePool {
         };
         {
             let mut inner = self.inner.lock();
+            self.drain_locked(&mut inner);
             match inner
                 .hstate
                 .dequeue_huge_page_nodemask(local, self.nodes, use_reserve)
@@ -322,30 +352,95 @@ impl HugePool {
     }
 
     /// Gives back a page taken by [`Self::alloc_for_fault`] (upstream `free_huge_folio`);
-    /// `restore_reserve` puts its reservation back too.
+    /// `restore_reserve` puts its reservation back too. A page something else still holds
+    /// waits on the draining list, counted as in use, until it is the pool's alone.
     pub(crate) fn free_page(&self, page: HugePage, restore_reserve: bool) {
         let mut inner = self.inner.lock();
+        if page.is_exclusive() && !page.is_hwpoisoned() {
+            let back = Self::free_exclusive(&mut inner, page, restore_reserve, self.size_kb());
+            drop(inner);
+            drop(back);
+            return;
+        }
+        self.stats.record_draining();
+        // Room was reserved when the page entered the pool (`reserve_slot`). Were there none,
+        // the push drops the page, that is our reference only: its last holder frees it,
+        // and the pool keeps counting it as in use.
+        if inner
+            .draining
+            .push(
+                DrainingPage {
+                    page,
+                    restore_reserve,
+                },
+                GFP_NOWAIT,
+            )
+            .is_err()
+        {
+            pr_err!("draining list had no room reserved: a page left the pool uncounted\n");
+        }
+        drop(inner);
+        work::kick_drain();
+    }
+
+    /// Accounts an exclusive page given back: on its node's free list, or, if it leaves
+    /// the pool (surplus), returned to be dropped by the caller once the lock is released.
+    fn free_exclusive(
+        inner: &mut PoolInner,
+        page: HugePage,
+        restore_reserve: bool,
+        size_kb: u64,
+    ) -> Option<HugePage> {
         match inner
             .hstate
             .free_huge_page(page.nid() as usize, restore_reserve)
         {
             Ok(FreeAction::Enqueue) => {
                 // The node list kept room for every page of its node (`reserve_slot`).
-                let _ = Self::enqueue(&mut inner, page);
+                let _ = Self::enqueue(inner, page);
+                None
             }
-            Ok(FreeAction::ReturnToBuddy) => {
-                drop(inner);
-                drop(page);
-            }
+            Ok(FreeAction::ReturnToBuddy) => Some(page),
             Err(_) => {
-                pr_err!(
-                    "freed a {} kB page the pool did not count\n",
-                    self.size_kb()
-                );
-                drop(inner);
-                drop(page);
+                pr_err!("freed a {} kB page the pool did not count\n", size_kb);
+                Some(page)
             }
         }
+    }
+
+    /// Gives back the draining pages nobody else holds any more; whether some still wait.
+    pub(crate) fn drain(&self) -> bool {
+        self.drain_locked(&mut self.inner.lock())
+    }
+
+    /// [`Self::drain`] with the lock held. Pages that leave the pool are freed under the
+    /// lock: rare, and the lock is a mutex.
+    fn drain_locked(&self, inner: &mut PoolInner) -> bool {
+        let mut i = 0;
+        while i < inner.draining.len() {
+            let ready = inner
+                .draining
+                .get(i)
+                .is_some_and(|d| d.page.is_exclusive() && !d.page.is_hwpoisoned());
+            if !ready {
+                i += 1;
+                continue;
+            }
+            let last = inner.draining.len() - 1;
+            inner.draining.swap(i, last);
+            let Some(d) = vec::pop(&mut inner.draining) else {
+                break;
+            };
+            self.stats.record_drained();
+            let back = Self::free_exclusive(inner, d.page, d.restore_reserve, self.size_kb());
+            drop(back);
+        }
+        !inner.draining.is_empty()
+    }
+
+    /// Pages given back that something else still references.
+    pub(crate) fn draining(&self) -> u64 {
+        self.inner.lock().draining.len() as u64
     }
 
     /// Gives in-flight surplus pages of a gather back (`free_huge_page` without
@@ -395,11 +490,12 @@ impl HugePool {
         drop(freed);
     }
 
-    /// Makes sure `page`'s node list can hold every page of its node, this one included.
+    /// Makes sure `page`'s node list can hold every page of its node, this one included, and
+    /// the draining list every page of the pool.
     ///
-    /// This keeps the free lists' invariant: the capacity of `free[nid]` is at least
-    /// `nr_huge_pages_node[nid]`, so putting a page back ([`Self::enqueue`]) never allocates
-    /// and cannot fail.
+    /// This keeps the lists' invariant: the capacity of `free[nid]` is at least
+    /// `nr_huge_pages_node[nid]` and that of `draining` at least `nr_huge_pages`, so putting
+    /// a page back ([`Self::enqueue`], [`Self::free_page`]) never allocates and cannot fail.
     fn reserve_slot(inner: &mut PoolInner, page: &HugePage) -> Result {
         let nid = page.nid() as usize;
         let nr = inner.hstate.node_counters(nid).nr_huge_pages;
@@ -407,7 +503,16 @@ impl HugePool {
         let needed = usize::try_from(nr.saturating_add(1))
             .map_err(|_| EINVAL)?
             .saturating_sub(list.len());
-        list.reserve(needed, GFP_KERNEL).map_err(|_| ENOMEM)
+        list.reserve(needed, GFP_KERNEL).map_err(|_| ENOMEM)?;
+        // And the draining list room for every page of the pool.
+        let total = inner.hstate.counters().nr_huge_pages.saturating_add(1);
+        let needed = usize::try_from(total)
+            .map_err(|_| EINVAL)?
+            .saturating_sub(inner.draining.len());
+        inner
+            .draining
+            .reserve(needed, GFP_KERNEL)
+            .map_err(|_| ENOMEM)
     }
 
     /// Puts a page on its node's free list. The counters already include it.

@@ -46,6 +46,7 @@ const VERSION: &str = "0.1.0";
 /// The loaded module. Fields drop in order: the sysfs files go before the pools they show.
 struct RHugetlbfs {
     _fs: kern::fs::Registration,
+    _drain: kern::work::Drainer,
     _sysfs: sysfs::SysfsTree,
     _pools: KVec<Arc<HugePool>>,
 }
@@ -91,6 +92,11 @@ impl kernel::Module for RHugetlbfs {
         for p in pools.iter() {
             fs_pools.push(p.clone(), GFP_KERNEL)?;
         }
+        let mut drain_pools = KVec::new();
+        for p in pools.iter() {
+            drain_pools.push(p.clone(), GFP_KERNEL)?;
+        }
+        let drain = kern::work::Drainer::start(drain_pools)?;
         let fs = kern::fs::Registration::new(fs::FsGlobals::new(fs_pools, default)?)?;
         pr_info!(
             "rhugetlbfs {} loaded (default huge page size {} kB)\n",
@@ -99,6 +105,7 @@ impl kernel::Module for RHugetlbfs {
         );
         Ok(RHugetlbfs {
             _fs: fs,
+            _drain: drain,
             _sysfs: sysfs,
             _pools: pools,
         })

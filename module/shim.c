@@ -29,6 +29,8 @@
 #include <linux/pfn_t.h>
 #include <linux/mman.h>
 #include <linux/err.h>
+#include <linux/page_ref.h>
+#include <linux/workqueue.h>
 
 #include "shim.h"
 
@@ -93,6 +95,71 @@ int rhugetlbfs_alloc_contig(unsigned long start_pfn, unsigned long nr_pages)
 	 */
 	return alloc_contig_range(start_pfn, start_pfn + nr_pages, MIGRATE_MOVABLE,
 				  GFP_HIGHUSER | __GFP_NOWARN | __GFP_COMP);
+}
+
+/*
+ * Whether the pool holds the only reference to the huge page at pfn. Its count is frozen
+ * at the pool's one reference for the check, as split and migration do, so no speculative
+ * get slips in between. GUP (slow GUP takes references on PFN-mapped huge entries in 6.12),
+ * pipes, O_DIRECT and io_uring hold references that outlive a mapping.
+ */
+bool rhugetlbfs_page_exclusive(unsigned long pfn)
+{
+	struct folio *folio = pfn_folio(pfn);
+
+	if (!folio_ref_freeze(folio, 1))
+		return false;
+	folio_ref_unfreeze(folio, 1);
+	return true;
+}
+
+/* Whether any base page of the huge page at pfn is hardware-poisoned. */
+bool rhugetlbfs_page_hwpoisoned(unsigned long pfn, unsigned long nr)
+{
+#ifdef CONFIG_MEMORY_FAILURE
+	unsigned long i;
+
+	if (folio_test_has_hwpoisoned(pfn_folio(pfn)))
+		return true;
+	for (i = 0; i < nr; i++)
+		if (PageHWPoison(pfn_to_page(pfn + i)))
+			return true;
+#endif
+	return false;
+}
+
+/*
+ * The draining work (pool.rs): pages freed while something else still held a reference
+ * wait on their pool's draining list; this work retries them every RH_DRAIN_MS while any
+ * is left. Disabled (and waited for) before the module's data goes away.
+ */
+#define RH_DRAIN_MS 100
+static void *rh_drain_data;
+static void rh_drain_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(rh_drain_work, rh_drain_fn);
+
+static void rh_drain_fn(struct work_struct *work)
+{
+	void *data = READ_ONCE(rh_drain_data);
+
+	if (data && rhugetlbfs_rs_drain(data))
+		schedule_delayed_work(&rh_drain_work, msecs_to_jiffies(RH_DRAIN_MS));
+}
+
+void rhugetlbfs_drain_start(void *data)
+{
+	WRITE_ONCE(rh_drain_data, data);
+}
+
+void rhugetlbfs_drain_kick(void)
+{
+	schedule_delayed_work(&rh_drain_work, msecs_to_jiffies(RH_DRAIN_MS));
+}
+
+void rhugetlbfs_drain_stop(void)
+{
+	disable_delayed_work_sync(&rh_drain_work);
+	WRITE_ONCE(rh_drain_data, NULL);
 }
 
 int rhugetlbfs_pfn_to_nid(unsigned long pfn)
@@ -437,6 +504,13 @@ void rhugetlbfs_zap_for_mprotect(struct vm_area_struct *vma, unsigned long start
 	zap_page_range_single(vma, start, end - start, NULL);
 }
 
+/* From vm_ops->access, mmap lock held: drops the entries of [start, start + len). */
+void rhugetlbfs_zap_range(struct vm_area_struct *vma, unsigned long start, unsigned long len)
+{
+	mmap_assert_locked(vma->vm_mm);
+	zap_page_range_single(vma, start, len, NULL);
+}
+
 void rhugetlbfs_vmf_info(const struct vm_fault *vmf, struct vm_area_struct **vma,
 			 unsigned long *address, bool *write)
 {
@@ -505,6 +579,21 @@ void rhugetlbfs_copy_from_page(unsigned long pfn, unsigned long offset, void *ds
 
 		memcpy_from_page(dst + done, pfn_to_page(pfn + (off >> PAGE_SHIFT)),
 				 off & ~PAGE_MASK, n);
+		done += n;
+	}
+}
+
+/* The other way: len bytes from a kernel buffer into the huge page at pfn, at offset. */
+void rhugetlbfs_copy_to_page(unsigned long pfn, unsigned long offset, const void *src, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		unsigned long off = offset + done;
+		size_t n = min_t(size_t, len - done, PAGE_SIZE - (off & ~PAGE_MASK));
+
+		memcpy_to_page(pfn_to_page(pfn + (off >> PAGE_SHIFT)), off & ~PAGE_MASK,
+			       src + done, n);
 		done += n;
 	}
 }

@@ -16,6 +16,11 @@ unsigned long rhugetlbfs_param_hugepages(unsigned int order);
 unsigned long rhugetlbfs_alloc_buddy(int nid, unsigned int order, bool noretry);
 void rhugetlbfs_free_buddy(unsigned long pfn, unsigned int order);
 int rhugetlbfs_alloc_contig(unsigned long start_pfn, unsigned long nr_pages);
+bool rhugetlbfs_page_exclusive(unsigned long pfn);
+bool rhugetlbfs_page_hwpoisoned(unsigned long pfn, unsigned long nr);
+void rhugetlbfs_drain_start(void *data);
+void rhugetlbfs_drain_kick(void);
+void rhugetlbfs_drain_stop(void);
 int rhugetlbfs_pfn_to_nid(unsigned long pfn);
 void rhugetlbfs_cond_resched(void);
 
@@ -70,6 +75,7 @@ void rhugetlbfs_zap_fork_parent(struct vm_area_struct *child);
 bool rhugetlbfs_private_still_mapped(struct vm_area_struct *vma);
 void rhugetlbfs_zap_for_mprotect(struct vm_area_struct *vma, unsigned long start,
 				 unsigned long end);
+void rhugetlbfs_zap_range(struct vm_area_struct *vma, unsigned long start, unsigned long len);
 void rhugetlbfs_vmf_info(const struct vm_fault *vmf, struct vm_area_struct **vma,
 			 unsigned long *address, bool *write);
 bool rhugetlbfs_vmf_pmd_none(const struct vm_fault *vmf);
@@ -78,11 +84,14 @@ unsigned int rhugetlbfs_insert_pfn(struct vm_fault *vmf, unsigned long pfn, unsi
 void rhugetlbfs_copy_pages(unsigned long dst_pfn, unsigned long src_pfn, unsigned long nr);
 void rhugetlbfs_zero_pages(unsigned long pfn, unsigned long nr);
 void rhugetlbfs_copy_from_page(unsigned long pfn, unsigned long offset, void *dst, size_t len);
+void rhugetlbfs_copy_to_page(unsigned long pfn, unsigned long offset, const void *src, size_t len);
 size_t rhugetlbfs_copy_to_iter(const void *src, size_t len, struct iov_iter *iter);
 void rhugetlbfs_zero_range(unsigned long pfn, unsigned long offset, size_t len);
 unsigned long rhugetlbfs_get_unmapped_area(unsigned long addr, unsigned long len,
 					   unsigned long align, unsigned long flags);
 
+/* Implemented in Rust (kern/work.rs): drains every pool; true while pages still wait. */
+bool rhugetlbfs_rs_drain(void *data);
 /* Implemented in Rust (kern/fs.rs). */
 void *rhugetlbfs_rs_init_fs_context(void *data);
 void rhugetlbfs_rs_free_fs_context(void *ctx);

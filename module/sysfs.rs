@@ -6,7 +6,7 @@
 //! ```text
 //! /sys/fs/rhugetlbfs/meminfo
 //! /sys/fs/rhugetlbfs/hugepages/hugepages-<size>kB/{nr_hugepages, nr_overcommit_hugepages,
-//!     free_hugepages, resv_hugepages, surplus_hugepages, stats}
+//!     free_hugepages, resv_hugepages, surplus_hugepages, draining_hugepages, stats}
 //! /sys/fs/rhugetlbfs/node/node<N>/hugepages/hugepages-<size>kB/{nr_hugepages,
 //!     free_hugepages, surplus_hugepages}
 //! ```
@@ -51,6 +51,7 @@ attr_table!(
         (c_str!("resv_hugepages"), 0o444),
         (c_str!("surplus_hugepages"), 0o444),
         (c_str!("stats"), 0o444),
+        (c_str!("draining_hugepages"), 0o444),
     ]
 );
 
@@ -58,8 +59,13 @@ impl AttrOps for HstateAttrs {
     const TABLE: &'static crate::kern::sysfs::AttrTable = &HSTATE_ATTRS;
 
     fn show(&self, idx: usize, out: &mut ShowBuf) -> Result {
+        // Counters are shown current: pages whose other holders are gone are given back.
+        self.pool.drain();
         if idx == 5 {
             return show_stats(&self.pool, out);
+        }
+        if idx == 6 {
+            return writeln!(out, "{}", self.pool.draining()).map_err(|_| EINVAL);
         }
         let c = self.pool.counters();
         let v = match idx {
@@ -103,6 +109,7 @@ impl AttrOps for NodeAttrs {
     const TABLE: &'static crate::kern::sysfs::AttrTable = &NODE_ATTRS;
 
     fn show(&self, idx: usize, out: &mut ShowBuf) -> Result {
+        self.pool.drain();
         let c = self.pool.node_counters(self.nid);
         let v = match idx {
             0 => c.nr_huge_pages,
@@ -142,6 +149,9 @@ impl AttrOps for RootAttrs {
 
 /// `/proc/meminfo`'s hugetlb block for the default size, then every size, then per node.
 fn show_meminfo(p: &Pools, out: &mut ShowBuf) -> core::fmt::Result {
+    for pool in p.pools.iter() {
+        pool.drain();
+    }
     let mut hugetlb_kb = 0u64;
     for pool in p.pools.iter() {
         hugetlb_kb = hugetlb_kb.saturating_add(pool.counters().nr_huge_pages * pool.size_kb());
@@ -220,7 +230,7 @@ fn show_stats(pool: &HugePool, out: &mut ShowBuf) -> Result {
     for (name, value) in snap.entries() {
         writeln!(out, "{name} {value}").map_err(|_| EINVAL)?;
     }
-    Ok(())
+    writeln!(out, "draining_hugepages {}", pool.draining()).map_err(|_| EINVAL)
 }
 
 /// The whole tree. Dropping it removes it, children first (field order).

@@ -126,6 +126,24 @@ impl HugePage {
         Ok(())
     }
 
+    /// Whether the pool holds the only reference to the page: nothing outside it (GUP, a
+    /// pipe, O_DIRECT, an io_uring buffer) still does, so it may be reused or freed.
+    ///
+    /// The count is frozen at our one reference for the check (`folio_ref_freeze`, as split
+    /// and migration do): no speculative reference slips in meanwhile.
+    pub(crate) fn is_exclusive(&self) -> bool {
+        // SAFETY: By the type invariants `pfn` is the head of our compound page, which holds
+        // one reference of ours for as long as `self` lives.
+        unsafe { shim::rhugetlbfs_page_exclusive(self.pfn) }
+    }
+
+    /// Whether a base page of it is hardware-poisoned (never with `CONFIG_MEMORY_FAILURE`
+    /// off, as in the test kernels).
+    pub(crate) fn is_hwpoisoned(&self) -> bool {
+        // SAFETY: By the type invariants the `nr_pages` frames from `pfn` are ours.
+        unsafe { shim::rhugetlbfs_page_hwpoisoned(self.pfn, self.nr_pages()) }
+    }
+
     /// The NUMA node the page is on.
     pub(crate) fn nid(&self) -> u32 {
         // SAFETY: By the type invariants `pfn` is an allocated, hence valid, page frame.
@@ -134,6 +152,10 @@ impl HugePage {
     }
 }
 
+/// Dropping a page drops the pool's reference. If nothing else holds one, the page goes back
+/// to the buddy allocator at once; otherwise the last holder's `put_page` frees it there.
+/// Nothing of the module stays attached to the page (no `mapping`, no destructor), so that
+/// may happen after the module is gone.
 impl Drop for HugePage {
     fn drop(&mut self) {
         match self.source {

@@ -20,6 +20,11 @@ extern "C" {
     pub(super) fn rhugetlbfs_alloc_buddy(nid: c_int, order: c_uint, noretry: bool) -> c_ulong;
     pub(super) fn rhugetlbfs_free_buddy(pfn: c_ulong, order: c_uint);
     pub(super) fn rhugetlbfs_alloc_contig(start_pfn: c_ulong, nr_pages: c_ulong) -> c_int;
+    pub(super) fn rhugetlbfs_page_exclusive(pfn: c_ulong) -> bool;
+    pub(super) fn rhugetlbfs_page_hwpoisoned(pfn: c_ulong, nr: c_ulong) -> bool;
+    pub(super) fn rhugetlbfs_drain_start(data: *mut c_void);
+    pub(super) fn rhugetlbfs_drain_kick();
+    pub(super) fn rhugetlbfs_drain_stop();
     pub(super) fn rhugetlbfs_pfn_to_nid(pfn: c_ulong) -> c_int;
     pub(super) fn rhugetlbfs_cond_resched();
     pub(super) fn rhugetlbfs_copy_pages(dst_pfn: c_ulong, src_pfn: c_ulong, nr: c_ulong);
@@ -75,6 +80,12 @@ extern "C" {
         dst: *mut c_void,
         len: usize,
     );
+    pub(super) fn rhugetlbfs_copy_to_page(
+        pfn: c_ulong,
+        offset: c_ulong,
+        src: *const c_void,
+        len: usize,
+    );
     pub(super) fn rhugetlbfs_copy_to_iter(
         src: *const c_void,
         len: usize,
@@ -99,6 +110,11 @@ extern "C" {
         vma: *mut bindings::vm_area_struct,
         start: c_ulong,
         end: c_ulong,
+    );
+    pub(super) fn rhugetlbfs_zap_range(
+        vma: *mut bindings::vm_area_struct,
+        start: c_ulong,
+        len: c_ulong,
     );
     pub(super) fn rhugetlbfs_vmf_info(
         vmf: *const bindings::vm_fault,

@@ -30,6 +30,7 @@ const MAP_FIXED: c_ulong = 0x10;
 const VM_FAULT_SIGBUS: bindings::vm_fault_t = bindings::vm_fault_reason_VM_FAULT_SIGBUS;
 const VM_FAULT_NOPAGE: bindings::vm_fault_t = bindings::vm_fault_reason_VM_FAULT_NOPAGE;
 const VM_FAULT_FALLBACK: bindings::vm_fault_t = bindings::vm_fault_reason_VM_FAULT_FALLBACK;
+const VM_FAULT_SIGSEGV: bindings::vm_fault_t = bindings::vm_fault_reason_VM_FAULT_SIGSEGV;
 
 /// `start`, `end`, `flags` of a VMA.
 ///
@@ -267,6 +268,13 @@ unsafe fn fault_at(
     if !in_size() {
         return VM_FAULT_SIGBUS;
     }
+    if write && flags & u64::from(bindings::VM_WRITE) == 0 {
+        // Only GUP with FOLL_FORCE (ptrace, /proc/PID/mem) writes where the VMA may not be
+        // written. It follows such writes only through exclusive anonymous pages, so a
+        // read-only entry mapped here would send it round again, forever. Failing makes the
+        // caller fall back to `rh_access`, which does the write in a private copy.
+        return VM_FAULT_SIGSEGV;
+    }
     let page = if flags & u64::from(bindings::VM_MAYSHARE) == 0 {
         // SAFETY: `vma` is live for the fault.
         let Some(map) = (unsafe { priv_map(vma) }) else {
@@ -301,6 +309,100 @@ unsafe fn fault_at(
             });
     }
     ret
+}
+
+/// `vm_operations_struct::access`: reads or writes `len` bytes at `addr` of the mapping for
+/// ptrace and `/proc/PID/mem` where GUP cannot: the shared mappings' PFN entries, and forced
+/// writes into read-only private mappings (which go to the mapping's own copy of the page,
+/// as upstream's copy-on-write under FOLL_FORCE). Returns the bytes done, at most to the end
+/// of the huge page, or a negative errno: `EFAULT` for a write into a shared mapping that
+/// may not be written, past the end of the file, or when no page may be had.
+///
+/// # Safety
+///
+/// MM callback contract: `vma` is one of ours, its mm locked; `buf` holds `len` bytes.
+unsafe extern "C" fn rh_access(
+    vma: *mut bindings::vm_area_struct,
+    addr: c_ulong,
+    buf: *mut c_void,
+    len: c_int,
+    write: c_int,
+) -> c_int {
+    let efault = EFAULT.to_errno();
+    // SAFETY: By the callback contract.
+    let ((start, end, flags), pgoff, inode) = unsafe {
+        (
+            vma_info(vma),
+            (*vma).vm_pgoff as u64,
+            (*(*vma).vm_file).f_inode,
+        )
+    };
+    let (addr, write) = (addr as u64, write != 0);
+    let Ok(len) = u64::try_from(len) else {
+        return EINVAL.to_errno();
+    };
+    if len == 0 || addr < start || addr >= end {
+        return EINVAL.to_errno();
+    }
+    let private = flags & u64::from(bindings::VM_MAYSHARE) == 0;
+    let vm_write = flags & u64::from(bindings::VM_WRITE) != 0;
+    if write && !private && !vm_write {
+        return efault;
+    }
+    // SAFETY: The VMA's file holds the inode.
+    let (sb, info, ino) = unsafe {
+        (
+            sb_info((*inode).i_sb),
+            inode_info(inode),
+            (*inode).i_ino as u64,
+        )
+    };
+    let Some(info) = info else {
+        return efault;
+    };
+    let (shift, hsize) = (sb.page_shift(), sb.page_size());
+    let idx = ((addr - start) >> shift) + (pgoff >> sb.order());
+    let off = (addr - start) & (hsize - 1);
+    let n = len.min(hsize - off);
+    let _fault = sb.fault_lock(ino, idx);
+    let in_size = || {
+        // SAFETY: `inode` is alive; a racy read of `i_size`, as `i_size_read` on 64-bit.
+        let size = unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*inode).i_size)) };
+        idx < (size as u64 + hsize - 1) >> shift
+    };
+    if !in_size() {
+        return efault;
+    }
+    let pfn = if private {
+        // SAFETY: `vma` is live (its mm is locked).
+        let Some(map) = (unsafe { priv_map(vma) }) else {
+            return efault;
+        };
+        // As a fault would: a writable mapping's own page; a write (forced, into a
+        // read-only mapping) also makes it the mapping's own page.
+        map.fault(info, idx, vm_write || write)
+    } else {
+        info.get_or_alloc(sb, idx, in_size)
+    };
+    let Ok(pfn) = pfn else {
+        return efault;
+    };
+    // SAFETY: The page stays in the file (or the private map) while we hold the index's
+    // fault mutex; `[off, off + n)` lies inside it; `buf` holds at least `n` bytes.
+    unsafe {
+        if write {
+            shim::rhugetlbfs_copy_to_page(pfn, off as c_ulong, buf, n as usize);
+        } else {
+            shim::rhugetlbfs_copy_from_page(pfn, off as c_ulong, buf, n as usize);
+        }
+    }
+    if write && private && !vm_write {
+        // A read-only entry here may still map the file's page: the next fault maps the
+        // mapping's own copy instead.
+        // SAFETY: `vma` is live, its mm locked; the range is the huge page's, inside it.
+        unsafe { shim::rhugetlbfs_zap_range(vma, (addr - off) as c_ulong, hsize as c_ulong) };
+    }
+    n as c_int
 }
 
 /// The mount of the file `vma` maps.
@@ -434,6 +536,7 @@ struct VmOps(bindings::vm_operations_struct);
 unsafe impl Sync for VmOps {}
 
 static VM_OPS: VmOps = VmOps(bindings::vm_operations_struct {
+    access: Some(rh_access),
     huge_fault: Some(rh_huge_fault),
     fault: Some(rh_fault),
     pagesize: Some(rh_pagesize),
@@ -446,6 +549,7 @@ static VM_OPS_PRIVATE: VmOps = VmOps(bindings::vm_operations_struct {
     open: Some(rh_vm_open),
     close: Some(rh_vm_close),
     mprotect: Some(rh_vm_mprotect),
+    access: Some(rh_access),
     huge_fault: Some(rh_huge_fault),
     fault: Some(rh_fault),
     pagesize: Some(rh_pagesize),

@@ -45,6 +45,8 @@ pub struct HugePageStats {
     faults_pmd: AtomicU64,
     faults_pud: AtomicU64,
     faults_fallback: AtomicU64,
+    draining_events: AtomicU64,
+    drained_pages: AtomicU64,
 }
 
 /// Adds to a counter, saturating instead of wrapping.
@@ -80,6 +82,8 @@ impl HugePageStats {
             faults_pmd: AtomicU64::new(0),
             faults_pud: AtomicU64::new(0),
             faults_fallback: AtomicU64::new(0),
+            draining_events: AtomicU64::new(0),
+            drained_pages: AtomicU64::new(0),
         }
     }
 
@@ -121,6 +125,17 @@ impl HugePageStats {
         );
     }
 
+    /// Records a page given back while something else still referenced it (it waits on the
+    /// draining list).
+    pub fn record_draining(&self) {
+        add(&self.draining_events, 1);
+    }
+
+    /// Records a page that left the draining list once nothing else referenced it.
+    pub fn record_drained(&self) {
+        add(&self.drained_pages, 1);
+    }
+
     /// Resets every counter to zero.
     pub fn reset(&self) {
         for counter in self.all_counters() {
@@ -150,6 +165,8 @@ impl HugePageStats {
             &self.faults_pmd,
             &self.faults_pud,
             &self.faults_fallback,
+            &self.draining_events,
+            &self.drained_pages,
         ]
     }
 
@@ -164,7 +181,7 @@ impl HugePageStats {
 }
 
 /// Number of entries in a [`StatsSnapshot`].
-pub const NR_STATS: usize = 19;
+pub const NR_STATS: usize = 21;
 
 /// Names of the entries of a [`StatsSnapshot`], in order; the sysfs/debugfs file prints one
 /// `name value` line for each.
@@ -188,6 +205,8 @@ pub const STAT_NAMES: [&str; NR_STATS] = [
     "faults_pmd",
     "faults_pud",
     "faults_fallback",
+    "draining_events",
+    "drained_pages",
 ];
 
 /// A copy of the statistics of one size, independent of any output format.
@@ -276,10 +295,17 @@ mod tests {
         assert_eq!(snap.get("gigantic_contig_attempts"), Some(4));
         assert_eq!(snap.get("gigantic_migration_failures"), Some(2));
         assert_eq!(snap.get("faults_fallback"), Some(2));
+        assert_eq!(snap.get("draining_events"), Some(0));
         assert_eq!(snap.get("nope"), None);
         let entries = snap.entries();
         assert_eq!(entries[0], ("alloc_attempts", 2));
-        assert_eq!(entries[NR_STATS - 1], ("faults_fallback", 2));
+        assert_eq!(entries[NR_STATS - 3], ("faults_fallback", 2));
+        stats.record_draining();
+        stats.record_draining();
+        stats.record_drained();
+        let snap = stats.snapshot();
+        assert_eq!(snap.get("draining_events"), Some(2));
+        assert_eq!(snap.get("drained_pages"), Some(1));
         stats.reset();
         assert_eq!(stats.snapshot(), StatsSnapshot::default());
         assert_eq!(StatsSnapshot::default().alloc_time_mean_ns(), 0);
