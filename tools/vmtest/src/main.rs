@@ -11,6 +11,7 @@
 mod fs_tests;
 mod harness;
 mod module_tests;
+mod own_tests;
 mod pool_tests;
 mod sys;
 
@@ -22,6 +23,7 @@ fn main() {
     module_tests::register(&mut suite);
     pool_tests::register(&mut suite);
     fs_tests::register(&mut suite);
+    own_tests::register(&mut suite);
     pool_tests::register_last(&mut suite);
     if args.iter().any(|a| a == "--list") {
         suite.list();

@@ -88,6 +88,7 @@ fn sysfs_layout_and_modes() -> TestResult {
             ("resv_hugepages", 0o444),
             ("surplus_hugepages", 0o444),
             ("stats", 0o444),
+            ("draining_hugepages", 0o444),
         ] {
             files.push((format!("{}/{f}", hdir(kb)), mode));
         }
