@@ -241,9 +241,11 @@ pub(crate) unsafe extern "C" fn rhugetlbfs_rs_fill_super(
     let mode = u32::from(opts.mode) | bindings::S_IFDIR;
     // SAFETY: `sb` has its `s_fs_info` set above; no parent for the root; the idmap of a
     // root inode is `nop_mnt_idmap` as upstream.
+    // The root counts against `nr_inodes`, so `nr_inodes=0` fails here: `ENOMEM`, as
+    // upstream's `hugetlbfs_fill_super` for any root inode failure.
     let root = match unsafe { new_inode(sb, ptr::null_mut(), mode, 0) } {
         Ok(inode) => inode,
-        Err(e) => return e.to_errno(),
+        Err(_) => return ENOMEM.to_errno(),
     };
     // SAFETY: `root` is the new inode, ours to set up.
     let ok = unsafe {

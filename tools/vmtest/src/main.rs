@@ -8,6 +8,7 @@
 //! Usage: `rh-vmtest [--list] [SUBSTRING...]`. Prints one line per test and a final
 //! `N passed, N failed` line; exits 1 if anything failed.
 
+mod diff_tests;
 mod fs_tests;
 mod harness;
 mod module_tests;
@@ -24,6 +25,7 @@ fn main() {
     pool_tests::register(&mut suite);
     fs_tests::register(&mut suite);
     own_tests::register(&mut suite);
+    diff_tests::register(&mut suite);
     pool_tests::register_last(&mut suite);
     if args.iter().any(|a| a == "--list") {
         suite.list();

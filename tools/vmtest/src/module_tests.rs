@@ -9,6 +9,29 @@ pub fn register(s: &mut Suite) {
     s.add("module_params_visible", module_params_visible);
     s.add("module_unload", module_unload);
     s.add("module_reload_cycles", module_reload_cycles);
+    s.add("debug_kernel_hang_detectors_armed", hang_detectors);
+}
+
+/// The debug kernel turns livelocks and tasks stuck in D state into splats the suite
+/// catches: the hung-task detector (60 s) and the soft-lockup detector (threshold raised
+/// to 30 s, 60 s for a soft lockup, by the guest init for TCG). The release kernel has
+/// neither, by design (timings).
+fn hang_detectors() -> TestResult {
+    let debug = std::env::var("RH_FLAVOUR").as_deref() == Ok("debug");
+    let hung = sys::read_u64("/proc/sys/kernel/hung_task_timeout_secs");
+    let thresh = sys::read_u64("/proc/sys/kernel/watchdog_thresh");
+    let soft = sys::read_u64("/proc/sys/kernel/soft_watchdog");
+    if !debug {
+        ensure!(
+            hung.is_err(),
+            "the release kernel has a hung-task detector: {hung:?}"
+        );
+        return Ok(());
+    }
+    ensure!(hung == Ok(60), "hung_task_timeout_secs: {hung:?}, want 60");
+    ensure!(thresh == Ok(30), "watchdog_thresh: {thresh:?}, want 30");
+    ensure!(soft == Ok(1), "soft_watchdog: {soft:?}, want 1");
+    Ok(())
 }
 
 fn module_load() -> TestResult {

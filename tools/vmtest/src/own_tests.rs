@@ -47,7 +47,7 @@ pub fn register(s: &mut Suite) {
 
 /// Which implementation a run is on.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Fs {
+pub(crate) enum Fs {
     /// rhugetlbfs, freshly loaded.
     Rh,
     /// The kernel's own hugetlbfs: the reference.
@@ -72,8 +72,8 @@ fn both_n(kb: u64, pages: u64, f: fn(&Mnt) -> TestResult) -> TestResult {
 
 /// A mount of one implementation with a pool of `pages` free pages of `kb` (at least, for
 /// the kernel's 1 GiB pool, which is the suite's keeper of three).
-struct Mnt {
-    fs: Fs,
+pub(crate) struct Mnt {
+    pub(crate) fs: Fs,
     kb: u64,
     dir: &'static str,
     /// The kernel's 2 MiB pool size before the test, restored after.
@@ -89,7 +89,7 @@ fn kernel_hdir(kb: u64) -> String {
 }
 
 impl Mnt {
-    fn new(fs: Fs, kb: u64, pages: u64) -> Result<Self, String> {
+    pub(crate) fn new(fs: Fs, kb: u64, pages: u64) -> Result<Self, String> {
         let size = if kb == 2048 { "2M" } else { "1G" };
         let (dir, fstype, mut kernel_nr0, mut loan) = (
             if fs == Fs::Rh { RH_DIR } else { KERNEL_DIR },
@@ -142,11 +142,11 @@ impl Mnt {
         Ok(m)
     }
 
-    fn hsize(&self) -> usize {
+    pub(crate) fn hsize(&self) -> usize {
         (self.kb as usize) << 10
     }
 
-    fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         format!("{}/{name}", self.dir)
     }
 
@@ -169,7 +169,7 @@ impl Mnt {
 
     /// The invariants once every file is gone: all pages free, nothing reserved or
     /// draining.
-    fn check_idle(&self) -> TestResult {
+    pub(crate) fn check_idle(&self) -> TestResult {
         for entry in std::fs::read_dir(self.dir).map_err(|e| e.to_string())? {
             let p = entry.map_err(|e| e.to_string())?.path();
             std::fs::remove_file(&p).map_err(|e| format!("rm {p:?}: {e}"))?;
@@ -203,7 +203,7 @@ impl Drop for Mnt {
     }
 }
 
-fn mount(fstype: &str, dir: &str, opts: &str) -> TestResult {
+pub(crate) fn mount(fstype: &str, dir: &str, opts: &str) -> TestResult {
     let c = |s: &str| CString::new(s).unwrap();
     let (src, tgt, fs, data) = (c("none"), c(dir), c(fstype), c(opts));
     // SAFETY: All strings are valid NUL-terminated C strings for the call.
@@ -224,7 +224,7 @@ fn mount(fstype: &str, dir: &str, opts: &str) -> TestResult {
     Ok(())
 }
 
-fn umount(dir: &str) -> TestResult {
+pub(crate) fn umount(dir: &str) -> TestResult {
     let tgt = CString::new(dir).unwrap();
     // SAFETY: `tgt` is a valid C string.
     if unsafe { libc::umount(tgt.as_ptr()) } != 0 {
@@ -233,13 +233,13 @@ fn umount(dir: &str) -> TestResult {
     Ok(())
 }
 
-fn errno() -> i32 {
+pub(crate) fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
 /// A mapping of the whole first `len` bytes of `path` (created, and sized to `len` for a
 /// shared writable one); Err(errno).
-fn map(path: &str, len: usize, prot: i32, flags: i32) -> Result<*mut u8, i32> {
+pub(crate) fn map(path: &str, len: usize, prot: i32, flags: i32) -> Result<*mut u8, i32> {
     use std::os::unix::io::AsRawFd;
     let f = std::fs::OpenOptions::new()
         .create(true)
@@ -260,11 +260,11 @@ fn map(path: &str, len: usize, prot: i32, flags: i32) -> Result<*mut u8, i32> {
     Ok(p.cast())
 }
 
-const RW: i32 = libc::PROT_READ | libc::PROT_WRITE;
+pub(crate) const RW: i32 = libc::PROT_READ | libc::PROT_WRITE;
 
 /// A mapping, unmapped on drop (so that a failed test leaves no mount busy).
-struct Map {
-    p: *mut u8,
+pub(crate) struct Map {
+    pub(crate) p: *mut u8,
     len: usize,
 }
 
@@ -274,7 +274,7 @@ impl Drop for Map {
     }
 }
 
-fn map_ok(path: &str, len: usize, prot: i32, flags: i32) -> Result<Map, String> {
+pub(crate) fn map_ok(path: &str, len: usize, prot: i32, flags: i32) -> Result<Map, String> {
     map(path, len, prot, flags)
         .map(|p| Map { p, len })
         .map_err(|e| format!("mmap {path}: errno {e}"))
