@@ -1064,7 +1064,7 @@ fn private_isolation() -> TestResult {
 }
 
 /// A pipe; (read end, write end).
-fn pipe() -> Result<(i32, i32), String> {
+pub(crate) fn pipe() -> Result<(i32, i32), String> {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for two descriptors.
     if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {

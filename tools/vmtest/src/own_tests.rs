@@ -4,6 +4,7 @@
 //! this guest (the reference) and expects the same results, unless a line says why not.
 
 use crate::ensure;
+use crate::fs_tests::pipe;
 use crate::harness::{Suite, TestResult};
 use crate::sys::{self, counter};
 use std::ffi::CString;
@@ -291,14 +292,18 @@ fn fill(p: *mut u8, n: usize, b: u8) {
     unsafe { std::ptr::write_bytes(p, b, n) };
 }
 
-/// A pipe; (read end, write end).
-fn pipe() -> Result<(i32, i32), String> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for two descriptors.
-    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
-        return Err(format!("pipe: {}", std::io::Error::last_os_error()));
-    }
-    Ok((fds[0], fds[1]))
+/// `path` created empty (or emptied) and sized to `len`, open for reading and writing.
+fn create_sized(path: &str, len: u64) -> Result<std::fs::File, String> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("create {path}: {e}"))?;
+    f.set_len(len)
+        .map_err(|e| format!("size {path} to {len}: {e}"))?;
+    Ok(f)
 }
 
 fn close(fd: i32) {
@@ -675,14 +680,7 @@ fn punch_partial(m: &Mnt) -> TestResult {
     let pages = if m.kb == 2048 { 2 } else { 1 };
     let len = hs * pages;
     let path = m.path("h");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| e.to_string())?;
-    f.set_len(len).map_err(|e| e.to_string())?;
+    let f = create_sized(&path, len)?;
     let p = map_ok(&path, len as usize, RW, libc::MAP_SHARED)?;
     // The bytes the checks look at are set; the model says what each must be after the
     // punches (0xAA, or 0 once punched).
@@ -749,14 +747,7 @@ fn truncate_past_eof(m: &Mnt) -> TestResult {
     // Three pages: one inside the file, two past its end.
     let hs = m.hsize() as i64;
     let path = m.path("t");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| e.to_string())?;
-    f.set_len(hs as u64).map_err(|e| e.to_string())?;
+    let f = create_sized(&path, hs as u64)?;
     let falloc = |mode: i32, off: i64, len: i64| {
         // SAFETY: fallocate on our file.
         let r = unsafe { libc::fallocate(f.as_raw_fd(), mode, off, len) };
@@ -822,14 +813,7 @@ fn punch_mmap_writes(m: &Mnt) -> TestResult {
     let hs = m.hsize();
     let pages = 4u64;
     let path = m.path("stress");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| e.to_string())?;
-    f.set_len(pages * hs as u64).map_err(|e| e.to_string())?;
+    let f = create_sized(&path, pages * hs as u64)?;
     let iters = stress_iters();
     let len = pages as usize * hs;
     let secs = 60 + (iters / 10) as u32;
