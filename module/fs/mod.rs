@@ -259,11 +259,12 @@ impl SuperInfo {
     }
 
     /// Undoes `subpool_get(n)`, which returned `gbl`, after the pool refused those `gbl`
-    /// pages: of the reservations the subpool hands back, only those beyond `gbl` were
-    /// ever taken in the pool (its minimum reserve's), and go.
+    /// pages: the subpool goes back to exactly where it was, and the pool, which took
+    /// nothing, is not touched (see `Subpool::hugepage_subpool_undo_get`).
     fn subpool_undo(&self, n: u64, gbl: u64) {
-        let back = self.subpool_put(n);
-        self.pool.unreserve(back.saturating_sub(gbl));
+        if let Some(sp) = self.state.lock().spool.as_mut() {
+            sp.hugepage_subpool_undo_get(n, gbl);
+        }
     }
 
     /// Frees a page of a file (upstream `free_huge_folio` with the subpool).

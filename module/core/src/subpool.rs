@@ -174,6 +174,23 @@ impl Subpool {
         Ok(ret)
     }
 
+    /// Undoes a [`Self::hugepage_subpool_get_pages`] of `delta` that returned `gbl`, after
+    /// the global pool refused those `gbl` pages: exactly the state before the get, and
+    /// nothing for the pool to drop.
+    ///
+    /// Not [`Self::hugepage_subpool_put_pages`] (which upstream's error paths use): that
+    /// refills the minimum-size reserve with all of `delta`, while the get took only
+    /// `delta - gbl` from it, so the reserve would claim global reservations nobody holds,
+    /// and the unmount would give back more than was reserved.
+    pub fn hugepage_subpool_undo_get(&mut self, delta: u64, gbl: u64) {
+        if self.max_hpages.is_some() {
+            self.used_hpages = self.used_hpages.saturating_sub(delta);
+        }
+        if self.min_hpages.is_some() {
+            self.rsv_hpages = self.rsv_hpages.saturating_add(delta.saturating_sub(gbl));
+        }
+    }
+
     /// Gives `delta` pages back to the subpool (upstream `hugepage_subpool_put_pages`).
     ///
     /// Returns how many global reservations the caller must drop: `delta`, less what goes
@@ -273,6 +290,28 @@ mod tests {
         assert_eq!(sp.hugepage_subpool_put_pages(1), Ok(1));
         assert!(sp.is_free());
         assert_eq!(sp.rsv_hpages(), 2);
+    }
+
+    #[test]
+    fn undo_get_restores_the_state_before_it() {
+        // Issue 15: a failed mmap on a min_size mount with part of the reserve in use.
+        let mut sp = Subpool::new(None, Some(2)).unwrap();
+        assert_eq!(sp.hugepage_subpool_get_pages(1), Ok(0));
+        let before = sp;
+        let gbl = sp.hugepage_subpool_get_pages(2).unwrap();
+        assert_eq!(gbl, 1);
+        sp.hugepage_subpool_undo_get(2, gbl);
+        assert_eq!(sp, before);
+        // What the put upstream uses there would leave: a reserve of 2 with one page out.
+        let mut put = before;
+        put.hugepage_subpool_get_pages(2).unwrap();
+        put.hugepage_subpool_put_pages(2).unwrap();
+        assert_eq!(put.rsv_hpages(), 2);
+        let mut sp = Subpool::new(Some(5), Some(1)).unwrap();
+        let before = sp;
+        let gbl = sp.hugepage_subpool_get_pages(3).unwrap();
+        sp.hugepage_subpool_undo_get(3, gbl);
+        assert_eq!(sp, before);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Property test: random get/put sequences keep the subpool invariants and the global
+//! Property test: random get/put/failed-get sequences keep the subpool invariants and the global
 //! reservation balance (`G == U + rsv_hpages`), and fail exactly when the maximum says so.
 
 use proptest::prelude::*;
@@ -11,10 +11,16 @@ enum Op {
     Get(u64),
     /// Put back `n` modulo the pages held, plus one.
     Put(u64),
+    /// A get of `n` whose global charge the pool refuses, undone.
+    FailedGet(u64),
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![(0u64..12).prop_map(Op::Get), (0u64..12).prop_map(Op::Put),]
+    prop_oneof![
+        (0u64..12).prop_map(Op::Get),
+        (0u64..12).prop_map(Op::Put),
+        (0u64..12).prop_map(Op::FailedGet),
+    ]
 }
 
 proptest! {
@@ -53,6 +59,14 @@ proptest! {
                             prop_assert_eq!(e, SubpoolError::NoMem);
                         }
                     }
+                }
+                Op::FailedGet(n) => {
+                    // Nothing changes: neither the subpool nor the global reservations.
+                    let before = sp;
+                    if let Ok(charge) = sp.hugepage_subpool_get_pages(n) {
+                        sp.hugepage_subpool_undo_get(n, charge);
+                    }
+                    prop_assert_eq!(sp, before);
                 }
                 Op::Put(n) => {
                     let n = n % (held + 1);
