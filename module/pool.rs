@@ -465,6 +465,7 @@ impl HugePool {
         let mut freed = KVec::new();
         {
             let mut inner = self.inner.lock();
+            let delta = delta - Self::cancel_pending_restores(&mut inner, delta);
             let Ok(mut ret) = inner.hstate.return_unused_surplus_pages(delta) else {
                 pr_err!("reservations of {} kB pages out of sync\n", self.size_kb());
                 return;
@@ -488,6 +489,31 @@ impl HugePool {
         }
         // Dropping the pages (lock released) returns them to the buddy allocator.
         drop(freed);
+    }
+
+    /// Of `delta` reservations to drop, cancels those not yet back: the pending
+    /// `restore_reserve`s of draining pages, as many as the count is short of `delta`.
+    /// Returns how many were cancelled.
+    ///
+    /// A page freed with its reservation restored gives the reservation back only when it
+    /// drains. If the reservation's owner drops it first (a `min_size` mount unmounted while
+    /// a pipe still holds the page its reserve had covered), the count is one short now and
+    /// one too high after the drain: a reservation nobody holds, for good. Upstream keeps
+    /// the subpool alive until such pages come back; the pool does the same accounting here.
+    fn cancel_pending_restores(inner: &mut PoolInner, delta: u64) -> u64 {
+        let mut short = delta.saturating_sub(inner.hstate.resv_huge_pages());
+        let mut cancelled = 0;
+        for d in inner.draining.iter_mut() {
+            if short == 0 {
+                break;
+            }
+            if d.restore_reserve {
+                d.restore_reserve = false;
+                short -= 1;
+                cancelled += 1;
+            }
+        }
+        cancelled
     }
 
     /// Makes sure `page`'s node list can hold every page of its node, this one included, and
