@@ -493,10 +493,14 @@ unsafe extern "C" fn rh_vm_close(vma: *mut bindings::vm_area_struct) {
     }
     // SAFETY: `data` holds this VMA's `Arc<PrivMap>` reference, taken back here once.
     let map = unsafe { <Arc<PrivMap> as ForeignOwnable>::from_foreign(data) };
-    // SAFETY: `vma` is live until close returns; its mm is locked by the caller.
+    // SAFETY: `vma` is live until close returns; its mm is locked by the caller. The
+    // search compares the other VMAs' `vm_private_data` with this one's, so it runs before
+    // that is cleared (cleared first, every file mapping of the mm at overlapping offsets,
+    // such as its libraries, looked like another piece of this map).
     let still_mapped = unsafe {
+        let still = shim::rhugetlbfs_private_still_mapped(vma);
         (*vma).vm_private_data = core::ptr::null_mut();
-        shim::rhugetlbfs_private_still_mapped(vma)
+        still
     };
     if !still_mapped {
         // SAFETY: `vma` is one of ours and live.
