@@ -320,16 +320,22 @@ impl InodeInfo {
         for idx in idxs.iter().copied().filter(|&i| i < to) {
             remove(idx);
         }
-        loop {
+        // Then one forward pass for pages added meanwhile. Never back to `from`: within
+        // `i_size` faults refill a punched hole as fast as it is punched, and a rescan from
+        // the start would chase them for as long as they fault (upstream's
+        // `remove_inode_hugepages` also walks the range once; later pages stay).
+        let mut at = from;
+        while at < to {
             let next = self
                 .inner
                 .lock()
                 .pages
                 .iter()
                 .map(|(&k, _)| k)
-                .find(|&k| k >= from && k < to);
+                .find(|&k| k >= at && k < to);
             let Some(idx) = next else { break };
             remove(idx);
+            at = idx + 1;
         }
         freed
     }
