@@ -7,6 +7,7 @@
 #
 # --repeat N boots N fresh guests per flavour, one after the other, and runs the in-VM suite
 # in each: every run's result is printed and counted, so flakiness shows as a number.
+# RH_STRESS_SEED/_RUNS/_SECS/_ONLY in the environment reach the guest (the concurrency stress).
 set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
 		repeat=$2
 		shift 2 ;;
 	--host-only) host_only=1; shift ;;
-	-h | --help) sed -n '2,9p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,10p' "$0"; exit 0 ;;
 	-*) rh_die "unknown option '$1' (see --help)" ;;
 	*) filters+=("$1"); shift ;;
 	esac
@@ -66,6 +67,9 @@ trap 'rm -rf "$tmp"' EXIT
 # spare for a hand-over that loses its range.
 vm_append="hugepagesz=1G hugepages=0:2,1:1"
 
+# The stress test's knobs (RH_STRESS_SEED, _RUNS, _SECS, _ONLY, _ITERS) reach the guest.
+vm_env=$(env | grep -E '^RH_STRESS_[A-Z]+=[A-Za-z0-9]+$' | tr '\n' ' ' || true)
+
 # vm_suite FLAVOUR: the in-VM suite on one kernel flavour, `repeat` times, each in a fresh
 # guest; output of run R in $tmp/vm-FLAVOUR-R.out.
 vm_suite() {
@@ -73,7 +77,7 @@ vm_suite() {
 	for ((r = 1; r <= repeat; r++)); do
 		[ "$repeat" = 1 ] || rh_log "vm[$1]: run $r of $repeat"
 		"$RH_ROOT/tools/vm.sh" --flavour "$1" --memory 8G --cpus 2 --numa 2 -q --append "$vm_append" \
-			--exec "$RH_TARGET/release/rh-vmtest ${filters[*]}" >"$tmp/vm-$1-$r.out" 2>&1
+			--exec "$vm_env$RH_TARGET/release/rh-vmtest ${filters[*]}" >"$tmp/vm-$1-$r.out" 2>&1
 		echo $? >"$tmp/vm-$1-$r.rc"
 		[ "$repeat" = 1 ] || rh_log "vm[$1]: run $r: $(grep -E '[0-9]+ passed, [0-9]+ failed' "$tmp/vm-$1-$r.out" | tail -1) (exit $(cat "$tmp/vm-$1-$r.rc"))"
 	done

@@ -14,6 +14,7 @@ mod harness;
 mod module_tests;
 mod own_tests;
 mod pool_tests;
+mod stress_tests;
 mod sys;
 
 use harness::Suite;
@@ -26,6 +27,7 @@ fn main() {
     fs_tests::register(&mut suite);
     own_tests::register(&mut suite);
     diff_tests::register(&mut suite);
+    stress_tests::register(&mut suite);
     pool_tests::register_last(&mut suite);
     if args.iter().any(|a| a == "--list") {
         suite.list();

@@ -41,6 +41,32 @@ pub fn register(s: &mut Suite) {
     s.add("own_truncate_same_size_frees_pages_past_eof_2m", || {
         both_n(2048, 3, truncate_past_eof)
     });
+    s.add(
+        "own_partial_munmap_private_returns_page_and_reservation_2m",
+        || both_n(2048, 3, partial_munmap_private),
+    );
+    s.add(
+        "own_failed_mmap_on_min_size_mount_leaks_no_reservation_2m",
+        || {
+            // 6.12's hugetlbfs has the same arithmetic (`hugetlb_reserve_pages` puts all of
+            // `chg` back into the subpool on failure) and its unmount then drives
+            // `resv_hugepages` below zero, which would wreck the reference for the rest of the
+            // suite: rhugetlbfs only.
+            let m = Mnt::with_opts(Fs::Rh, 2048, 2, ",min_size=4M")?;
+            failed_mmap_min_size(&m)?;
+            m.unmount_and_check()
+        },
+    );
+    s.add("own_unmount_min_size_while_pipe_holds_page_2m", || {
+        for fs in [Fs::Rh, Fs::Kernel] {
+            let m = Mnt::with_opts(fs, 2048, 2, ",min_size=2M")?;
+            unmount_while_held(m).map_err(|e| format!("{fs:?}: {e}"))?;
+        }
+        Ok(())
+    });
+    s.add("own_munmap_beside_forced_writes_not_stalled_2m", || {
+        both_n(2048, 2, munmap_beside_forced_writes)
+    });
     s.add("own_punch_vs_mmap_munmap_and_writes_no_sigbus_2m", || {
         both_n(2048, 8, punch_mmap_writes)
     });
@@ -91,6 +117,12 @@ fn kernel_hdir(kb: u64) -> String {
 
 impl Mnt {
     pub(crate) fn new(fs: Fs, kb: u64, pages: u64) -> Result<Self, String> {
+        Self::with_opts(fs, kb, pages, "")
+    }
+
+    /// As [`Mnt::new`], mounted with `opts` (",min_size=..." and the like) after the
+    /// page size.
+    pub(crate) fn with_opts(fs: Fs, kb: u64, pages: u64, opts: &str) -> Result<Self, String> {
         let size = if kb == 2048 { "2M" } else { "1G" };
         let (dir, fstype, mut kernel_nr0, mut loan) = (
             if fs == Fs::Rh { RH_DIR } else { KERNEL_DIR },
@@ -139,7 +171,7 @@ impl Mnt {
             _loan: loan,
         };
         std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
-        mount(fstype, dir, &format!("pagesize={size}"))?;
+        mount(fstype, dir, &format!("pagesize={size}{opts}"))?;
         Ok(m)
     }
 
@@ -171,10 +203,28 @@ impl Mnt {
     /// The invariants once every file is gone: all pages free, nothing reserved or
     /// draining.
     pub(crate) fn check_idle(&self) -> TestResult {
+        self.remove_files()?;
+        self.expect_idle("after the test")
+    }
+
+    /// Removes the files, unmounts, and checks that the pool is idle with the mount gone
+    /// (a `min_size` mount's reserve is given back only then).
+    pub(crate) fn unmount_and_check(self) -> TestResult {
+        self.remove_files()?;
+        umount(self.dir)?;
+        self.expect_idle("after unmount")
+    }
+
+    fn remove_files(&self) -> TestResult {
         for entry in std::fs::read_dir(self.dir).map_err(|e| e.to_string())? {
             let p = entry.map_err(|e| e.to_string())?.path();
             std::fs::remove_file(&p).map_err(|e| format!("rm {p:?}: {e}"))?;
         }
+        Ok(())
+    }
+
+    /// All pages free, nothing reserved or draining.
+    fn expect_idle(&self, when: &str) -> TestResult {
         let (nr, free, resv) = (
             self.counter("nr_hugepages")?,
             self.counter("free_hugepages")?,
@@ -183,7 +233,7 @@ impl Mnt {
         let draining = self.draining()?;
         ensure!(
             free == nr && resv == 0 && draining == 0,
-            "after the test: nr {nr} free {free} resv {resv} draining {draining}"
+            "{when}: nr {nr} free {free} resv {resv} draining {draining}"
         );
         Ok(())
     }
@@ -311,15 +361,10 @@ fn close(fd: i32) {
     unsafe { libc::close(fd) };
 }
 
-/// Issue 10, item 1: a private page is written, 4 KiB of it spliced into a pipe
-/// (`vmsplice` takes page references through GUP), then unmapped and its file deleted. The
-/// pipe is now the page's only holder: the page must not be reused by another file of the
-/// same mount (with a pool of one page, the next shared mapping finds no page: `ENOMEM`)
-/// and the pipe must still read the first file's bytes. Once the pipe is closed the page
-/// is free again.
-fn vmsplice_holder(m: &Mnt) -> TestResult {
-    let hs = m.hsize();
-    let a = map_ok(&m.path("a"), hs, RW, libc::MAP_PRIVATE)?;
+/// A private page of file `a`, written with `A`s, 4 KiB of it spliced into a pipe, then
+/// unmapped and the file deleted: the pipe (read end, write end) is its only holder.
+fn pipe_holds_deleted_private_page(m: &Mnt) -> Result<(i32, i32), String> {
+    let a = map_ok(&m.path("a"), m.hsize(), RW, libc::MAP_PRIVATE)?;
     fill(a.p, 4096, b'A');
     let (r, w) = pipe()?;
     let iov = libc::iovec {
@@ -335,6 +380,18 @@ fn vmsplice_holder(m: &Mnt) -> TestResult {
     );
     drop(a);
     std::fs::remove_file(m.path("a")).map_err(|e| e.to_string())?;
+    Ok((r, w))
+}
+
+/// Issue 10, item 1: a private page is written, 4 KiB of it spliced into a pipe
+/// (`vmsplice` takes page references through GUP), then unmapped and its file deleted. The
+/// pipe is now the page's only holder: the page must not be reused by another file of the
+/// same mount (with a pool of one page, the next shared mapping finds no page: `ENOMEM`)
+/// and the pipe must still read the first file's bytes. Once the pipe is closed the page
+/// is free again.
+fn vmsplice_holder(m: &Mnt) -> TestResult {
+    let hs = m.hsize();
+    let (r, w) = pipe_holds_deleted_private_page(m)?;
     let nr = m.counter("nr_hugepages")?;
     let (free, draining) = (m.counter("free_hugepages")?, m.draining()?);
     ensure!(
@@ -790,6 +847,156 @@ fn truncate_past_eof(m: &Mnt) -> TestResult {
     std::fs::remove_file(&path).map_err(|e| e.to_string())?;
     ensure!(free()? == 3, "after unlink: {} free", free()?);
     Ok(())
+}
+
+/// Issue 15: `munmap` of part of a private mapping gives back, at once, the pages and
+/// the unconsumed reservations of that part (upstream `hugetlb_vm_op_close` on the piece),
+/// not only when the last piece goes. Every process has other file mappings at small file
+/// offsets (its libraries), which rhugetlbfs once took for another piece of the same
+/// mapping and so kept everything until the whole mapping was gone.
+fn partial_munmap_private(m: &Mnt) -> TestResult {
+    let hs = m.hsize();
+    let state = || -> Result<(u64, u64), String> {
+        Ok((m.counter("free_hugepages")?, m.counter("resv_hugepages")?))
+    };
+    // Unmapped whole on drop (munmap of what is gone already is a no-op), so that a
+    // failure leaves the mount free for the next test.
+    let whole = map_ok(&m.path("p"), 2 * hs, RW, libc::MAP_PRIVATE)?;
+    let p = whole.p;
+    ensure!(
+        state()? == (3, 2),
+        "after mmap: (free, resv) {:?}, want (3, 2)",
+        state()?
+    );
+    fill(p, 4096, 1);
+    ensure!(
+        state()? == (2, 1),
+        "after a write to page 0: (free, resv) {:?}, want (2, 1)",
+        state()?
+    );
+    // Page 0 first: its file offsets (0..2 MiB) are where the libraries' mappings are.
+    unmap(p, hs);
+    ensure!(
+        state()? == (3, 1),
+        "after munmap of the written page 0: (free, resv) {:?}, want (3, 1)",
+        state()?
+    );
+    // SAFETY: The second page of our mapping.
+    unmap(unsafe { p.add(hs) }, hs);
+    ensure!(
+        state()? == (3, 0),
+        "after munmap of the untouched page 1: (free, resv) {:?}, want (3, 0)",
+        state()?
+    );
+    Ok(())
+}
+
+/// Issue 15, the leaked reservation: on a `min_size=4M` mount (its reserve: two global
+/// reservations), a mapping of one page takes one from the reserve; a second mapping of
+/// two pages takes the other and asks the pool for one more, which a pool of two cannot
+/// give. The failed `mmap` must leave everything as it was: once undone with the
+/// subpool's put, the reserve claimed two pages again while one was still out, and the
+/// unmount gave back one reservation less than it should (`resv_hugepages` 1 for good).
+fn failed_mmap_min_size(m: &Mnt) -> TestResult {
+    let hs = m.hsize();
+    let resv = || m.counter("resv_hugepages");
+    ensure!(resv()? == 2, "after mount: resv {}, want 2", resv()?);
+    let a = map_ok(&m.path("a"), hs, RW, libc::MAP_SHARED)?;
+    ensure!(resv()? == 2, "after mmap of a: resv {}, want 2", resv()?);
+    match map(&m.path("b"), 2 * hs, RW, libc::MAP_SHARED) {
+        Err(libc::ENOMEM) => {}
+        Ok(_) => return Err("mmap of b succeeded with a pool of two pages".into()),
+        Err(e) => return Err(format!("mmap of b: errno {e}, want ENOMEM")),
+    }
+    ensure!(
+        resv()? == 2,
+        "after the failed mmap of b: resv {}, want 2",
+        resv()?
+    );
+    // The reserve covers exactly one more page: a one-page mapping still fits.
+    let c = map_ok(&m.path("c"), hs, RW, libc::MAP_SHARED)?;
+    fill(a.p, 4096, 1);
+    fill(c.p, 4096, 1);
+    drop((a, c));
+    Ok(())
+}
+
+/// Issue 15: a private page of a `min_size=2M` mount (its reservation covered by the
+/// mount's reserve) is written, spliced into a pipe, unmapped, its file deleted and the
+/// mount unmounted while the pipe still holds the page (private: GUP refuses rhugetlbfs's
+/// shared mappings, see issue 12). The reservation the page restores when it is finally freed
+/// belongs to a mount that is gone: it must not come back once the pipe is closed.
+fn unmount_while_held(m: Mnt) -> TestResult {
+    let (r, w) = pipe_holds_deleted_private_page(&m)?;
+    let fs = m.fs;
+    let counter = |name: &str| match fs {
+        Fs::Rh => counter(2048, name),
+        Fs::Kernel => sys::read_u64(&format!("{}/{name}", kernel_hdir(2048))),
+    };
+    umount(m.dir)?;
+    close(r);
+    close(w);
+    let (nr, free, resv) = (
+        counter("nr_hugepages")?,
+        counter("free_hugepages")?,
+        counter("resv_hugepages")?,
+    );
+    ensure!(
+        free == nr && resv == 0,
+        "after unmount and closing the pipe: nr {nr} free {free} resv {resv}"
+    );
+    drop(m);
+    Ok(())
+}
+
+/// Issue 15, the stall: a thread writes through `/proc/self/mem` into a read-only private
+/// page over and over (as a debugger pokes breakpoints) while another thread of the same
+/// process unmaps the next page with a 2 MiB + 4 KiB `munmap`. Each forced write holds the
+/// mmap lock for reading; if one never ends (the livelock of issue 10, a FOLL_FORCE fault
+/// that GUP retried forever), the `munmap`, which needs the lock for writing, waits
+/// forever. Both must finish: run in a child that SIGALRM ends.
+fn munmap_beside_forced_writes(m: &Mnt) -> TestResult {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let hs = m.hsize();
+    let path = m.path("f");
+    create_sized(&path, 2 * hs as u64)?;
+    in_child_bounded(60, "munmap beside forced writes", move || {
+        let p =
+            map(&path, 2 * hs, RW, libc::MAP_PRIVATE).map_err(|e| format!("mmap: errno {e}"))?;
+        fill(p, 4096, b'P');
+        // SAFETY: The first page of our mapping; the VMA splits at the page boundary.
+        let r = unsafe { libc::mprotect(p.cast(), hs, libc::PROT_READ) };
+        ensure!(r == 0, "mprotect: {}", std::io::Error::last_os_error());
+        let stop = Arc::new(AtomicBool::new(false));
+        let addr = p as u64;
+        let poker = {
+            let stop = stop.clone();
+            std::thread::spawn(move || -> Result<u64, String> {
+                let mem = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/proc/self/mem")
+                    .map_err(|e| format!("open /proc/self/mem: {e}"))?;
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    // Done in the private copy (rhugetlbfs) or EIO (6.12 hugetlbfs).
+                    let _ = mem.write_at(b"x", addr + 8);
+                    n += 1;
+                }
+                Ok(n)
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        // SAFETY: The second page of our mapping, and 4 KiB past its end (nothing).
+        let r = unsafe { libc::munmap(p.add(hs).cast(), hs + 4096) };
+        let err = std::io::Error::last_os_error();
+        stop.store(true, Ordering::Relaxed);
+        let pokes = poker.join().map_err(|_| "poker panicked".to_string())??;
+        ensure!(r == 0, "munmap of 2 MiB + 4 KiB: {err}");
+        ensure!(pokes > 0, "no forced write was made");
+        unmap(p, hs);
+        Ok(())
+    })
 }
 
 /// Punches of the stress below; `RH_STRESS_ITERS` overrides (libhugetlbfs's
