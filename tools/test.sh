@@ -67,6 +67,12 @@ trap 'rm -rf "$tmp"' EXIT
 # spare for a hand-over that loses its range.
 vm_append="hugepagesz=1G hugepages=0:2,1:1"
 
+# The debug guest boots in 2-10 min and runs its suite in 4-25 min under TCG, depending on
+# the day and on what else runs beside it: vm.sh's default of 30 min killed a healthy run
+# on a slow day. An hour still ends a hung guest (the debug kernel's hung-task and
+# soft-lockup detectors report most hangs well before) within CI's 90 minutes.
+vm_timeout=3600
+
 # The stress test's knobs (RH_STRESS_SEED, _RUNS, _SECS, _ONLY, _ITERS) reach the guest.
 vm_env=$(env | grep -E '^RH_STRESS_[A-Z]+=[A-Za-z0-9]+$' | tr '\n' ' ' || true)
 
@@ -76,7 +82,7 @@ vm_suite() {
 	local r
 	for ((r = 1; r <= repeat; r++)); do
 		[ "$repeat" = 1 ] || rh_log "vm[$1]: run $r of $repeat"
-		"$RH_ROOT/tools/vm.sh" --flavour "$1" --memory 8G --cpus 2 --numa 2 -q --append "$vm_append" \
+		"$RH_ROOT/tools/vm.sh" --flavour "$1" --memory 8G --cpus 2 --numa 2 -q --append "$vm_append" --timeout "$vm_timeout" \
 			--exec "$vm_env$RH_TARGET/release/rh-vmtest ${filters[*]}" >"$tmp/vm-$1-$r.out" 2>&1
 		echo $? >"$tmp/vm-$1-$r.rc"
 		[ "$repeat" = 1 ] || rh_log "vm[$1]: run $r: $(grep -E '[0-9]+ passed, [0-9]+ failed' "$tmp/vm-$1-$r.out" | tail -1) (exit $(cat "$tmp/vm-$1-$r.rc"))"
