@@ -481,6 +481,14 @@ fn in_child(f: impl FnOnce()) -> Option<i32> {
     // SAFETY: The child runs `f` and leaves with _exit.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
+        // A fault on a piece the second thread unmapped ends the child at once: Rust's
+        // stack-overflow handler would spin on its thread-info lock first, seconds
+        // under TCG ("deadlock in SIGSEGV handler").
+        // SAFETY: Resetting two signals to their default action.
+        unsafe {
+            libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+            libc::signal(libc::SIGBUS, libc::SIG_DFL);
+        }
         f();
         // SAFETY: Leaving the child without the parent's destructors.
         unsafe { libc::_exit(0) };
