@@ -37,7 +37,7 @@ use crate::acct::stats::HugePageStats;
 use crate::kern::numa::{self, ZoneOracle};
 use crate::kern::page::{self, HugePage};
 use crate::kern::vec;
-use crate::kern::work;
+use crate::kern::work::{self, Drain};
 use kernel::bindings;
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -648,4 +648,32 @@ impl HugePool {
 /// Milliseconds of monotonic time, for the recent-failure cache.
 fn now_ms() -> u64 {
     u64::try_from(Ktime::ktime_get().to_ms()).unwrap_or(0)
+}
+
+/// Every pool, for the draining work ([`crate::kern::work`]).
+pub(crate) struct Pools(pub(crate) KVec<Arc<HugePool>>);
+
+impl Drain for Pools {
+    fn drain(&self) -> bool {
+        let mut more = false;
+        for pool in self.0.iter() {
+            more |= pool.drain();
+        }
+        more
+    }
+
+    fn stopped(&self) {
+        for pool in self.0.iter() {
+            let held = pool.draining();
+            if held > 0 {
+                // The pool drops its references when it goes; each page then goes back to
+                // the buddy allocator when its last holder lets go.
+                pr_info!(
+                    "{} {} kB pages still referenced elsewhere at unload: freed by their last holder\n",
+                    held,
+                    pool.size_kb()
+                );
+            }
+        }
+    }
 }

@@ -12,7 +12,8 @@
 //! - [`pool`] holds the per-size pools (upstream `struct hstate` and its free lists).
 //! - [`sysfs`] builds `/sys/fs/rhugetlbfs`.
 //!
-//! - [`fs`] is the filesystem (`mount -t rhugetlbfs`), its VFS glue in [`kern::fs`].
+//! - [`fs`] is the filesystem (`mount -t rhugetlbfs`), on the VFS and mm views of
+//!   [`kern::vfs`] and [`kern::mm`].
 //!
 //! Load order is pools, then sysfs, then the filesystem type; unload runs in reverse
 //! (struct field order).
@@ -45,8 +46,8 @@ const VERSION: &str = "0.1.0";
 
 /// The loaded module. Fields drop in order: the sysfs files go before the pools they show.
 struct RHugetlbfs {
-    _fs: kern::fs::Registration,
-    _drain: kern::work::Drainer,
+    _fs: kern::vfs::Registration<fs::RhFs>,
+    _drain: kern::work::Drainer<pool::Pools>,
     _sysfs: sysfs::SysfsTree,
     _pools: KVec<Arc<HugePool>>,
 }
@@ -96,8 +97,8 @@ impl kernel::Module for RHugetlbfs {
         for p in pools.iter() {
             drain_pools.push(p.clone(), GFP_KERNEL)?;
         }
-        let drain = kern::work::Drainer::start(drain_pools)?;
-        let fs = kern::fs::Registration::new(fs::FsGlobals::new(fs_pools, default)?)?;
+        let drain = kern::work::Drainer::start(pool::Pools(drain_pools))?;
+        let fs = kern::vfs::Registration::new(fs::FsGlobals::new(fs_pools, default)?)?;
         pr_info!(
             "rhugetlbfs {} loaded (default huge page size {} kB)\n",
             VERSION,

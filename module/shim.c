@@ -134,21 +134,24 @@ bool rhugetlbfs_page_hwpoisoned(unsigned long pfn, unsigned long nr)
  * is left. Disabled (and waited for) before the module's data goes away.
  */
 #define RH_DRAIN_MS 100
-static void *rh_drain_data;
+static bool (*rh_drain_run)(const void *data);
+static const void *rh_drain_data;
 static void rh_drain_fn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(rh_drain_work, rh_drain_fn);
 
 static void rh_drain_fn(struct work_struct *work)
 {
-	void *data = READ_ONCE(rh_drain_data);
+	bool (*run)(const void *data) = READ_ONCE(rh_drain_run);
+	const void *data = READ_ONCE(rh_drain_data);
 
-	if (data && rhugetlbfs_rs_drain(data))
+	if (run && run(data))
 		schedule_delayed_work(&rh_drain_work, msecs_to_jiffies(RH_DRAIN_MS));
 }
 
-void rhugetlbfs_drain_start(void *data)
+void rhugetlbfs_drain_start(bool (*run)(const void *data), const void *data)
 {
 	WRITE_ONCE(rh_drain_data, data);
+	WRITE_ONCE(rh_drain_run, run);
 }
 
 void rhugetlbfs_drain_kick(void)
@@ -159,6 +162,7 @@ void rhugetlbfs_drain_kick(void)
 void rhugetlbfs_drain_stop(void)
 {
 	disable_delayed_work_sync(&rh_drain_work);
+	WRITE_ONCE(rh_drain_run, NULL);
 	WRITE_ONCE(rh_drain_data, NULL);
 }
 
@@ -264,15 +268,16 @@ int rhugetlbfs_pfn_info(unsigned long pfn, int nid, int zone_idx, unsigned long 
 /*
  * fs_context and fs_parameter are not in the Rust bindings (fs_context.h is not included
  * there), so the file_system_type and the fs_context_operations live here; every callback
- * hands over to a Rust function rhugetlbfs_rs_* (kern/fs.rs) with plain arguments.
+ * hands over to the Rust side's struct rh_fs_ops (kern/vfs.rs) with plain arguments.
  */
 
-/* The data the Rust side registered with the type; valid while it is registered. */
-static void *rh_fs_data;
+/* What the Rust side registered with the type; valid while it is registered. */
+static const struct rh_fs_ops *rh_fs_ops;
+static const void *rh_fs_data;
 
 static void rh_fc_free(struct fs_context *fc)
 {
-	rhugetlbfs_rs_free_fs_context(fc->fs_private);
+	rh_fs_ops->free_fs_context(fc->fs_private);
 }
 
 static int rh_fc_parse_param(struct fs_context *fc, struct fs_parameter *param)
@@ -289,8 +294,8 @@ static int rh_fc_parse_param(struct fs_context *fc, struct fs_parameter *param)
 		return invalfc(fc, "Bad value for '%s'", param->key);
 	}
 	msg[0] = '\0';
-	ret = rhugetlbfs_rs_parse_param(fc->fs_private, param->key, strlen(param->key), value,
-					len, msg, sizeof(msg));
+	ret = rh_fs_ops->parse_param(fc->fs_private, param->key, strlen(param->key), value, len,
+				     msg, sizeof(msg));
 	if (ret && msg[0])
 		errorfc(fc, "%s", msg);
 	return ret;
@@ -302,7 +307,7 @@ static int rh_fill_super(struct super_block *sb, struct fs_context *fc)
 	int ret;
 
 	msg[0] = '\0';
-	ret = rhugetlbfs_rs_fill_super(sb, fc->fs_private, msg, sizeof(msg));
+	ret = rh_fs_ops->fill_super(sb, fc->fs_private, msg, sizeof(msg));
 	if (ret && msg[0])
 		errorfc(fc, "%s", msg);
 	return ret;
@@ -321,7 +326,7 @@ static const struct fs_context_operations rh_fc_ops = {
 
 static int rh_init_fs_context(struct fs_context *fc)
 {
-	fc->fs_private = rhugetlbfs_rs_init_fs_context(READ_ONCE(rh_fs_data));
+	fc->fs_private = rh_fs_ops->init_fs_context(rh_fs_data);
 	if (!fc->fs_private)
 		return -ENOMEM;
 	fc->ops = &rh_fc_ops;
@@ -333,32 +338,41 @@ static void rh_kill_sb(struct super_block *sb)
 	void *info = sb->s_fs_info;
 
 	kill_litter_super(sb);
-	if (info)
-		rhugetlbfs_rs_put_super(info);
+	rh_fs_ops->kill_sb(info);
 }
 
 static struct file_system_type rh_fs_type = {
 	.owner = THIS_MODULE,
-	.name = "rhugetlbfs",
 	.init_fs_context = rh_init_fs_context,
 	.kill_sb = rh_kill_sb,
 };
 
-int rhugetlbfs_register_fs(void *data)
+/*
+ * One type per module: ops and data are set before the type is visible, so the callbacks,
+ * which can only run while it is registered, read them without further ordering.
+ */
+int rhugetlbfs_register_fs(const char *name, const struct rh_fs_ops *ops, const void *data)
 {
 	int ret;
 
-	WRITE_ONCE(rh_fs_data, data);
+	if (rh_fs_ops)
+		return -EBUSY;
+	rh_fs_type.name = name;
+	rh_fs_ops = ops;
+	rh_fs_data = data;
 	ret = register_filesystem(&rh_fs_type);
-	if (ret)
-		WRITE_ONCE(rh_fs_data, NULL);
+	if (ret) {
+		rh_fs_ops = NULL;
+		rh_fs_data = NULL;
+	}
 	return ret;
 }
 
 void rhugetlbfs_unregister_fs(void)
 {
 	unregister_filesystem(&rh_fs_type);
-	WRITE_ONCE(rh_fs_data, NULL);
+	rh_fs_ops = NULL;
+	rh_fs_data = NULL;
 }
 
 /* ---- Inodes (kern/fs.rs) ---- */
@@ -422,33 +436,12 @@ size_t rhugetlbfs_iov_iter_count(const struct iov_iter *iter)
 
 /* ---- Mappings and faults (kern/vma.rs) ---- */
 
-void rhugetlbfs_vma_info(const struct vm_area_struct *vma, unsigned long *start,
-			 unsigned long *end, unsigned long *flags)
+/* From file_operations::mmap, mm write-locked (as vm_flags_set/clear assert). */
+void rhugetlbfs_vma_update_flags(struct vm_area_struct *vma, unsigned long set,
+				 unsigned long clear)
 {
-	*start = vma->vm_start;
-	*end = vma->vm_end;
-	*flags = vma->vm_flags;
-}
-
-/*
- * Huge pages are inserted as PFN entries by vmf_insert_pfn_pmd/pud: shared mappings are
- * VM_PFNMAP; private ones VM_MIXEDMAP, since VM_PFNMAP may not be copy-on-write. The
- * mapping never grows by mremap (VM_DONTEXPAND) and is not dumped, as hugetlbfs. A
- * read-only private mapping stays read-only (see fs/private.rs).
- */
-void rhugetlbfs_vma_setup(struct vm_area_struct *vma, const struct vm_operations_struct *ops,
-			  bool private, void *private_data)
-{
-	if (private && !(vma->vm_flags & VM_WRITE))
-		vm_flags_clear(vma, VM_MAYWRITE);
-	/*
-	 * The core calls huge_fault of a VM_PFNMAP mapping whatever the THP setting; for
-	 * VM_MIXEDMAP only with THP "always", or "madvise" and VM_HUGEPAGE.
-	 */
-	vm_flags_set(vma, (private ? VM_MIXEDMAP | VM_HUGEPAGE : VM_PFNMAP) | VM_DONTEXPAND |
-				  VM_DONTDUMP);
-	vma->vm_ops = ops;
-	vma->vm_private_data = private_data;
+	vm_flags_clear(vma, clear);
+	vm_flags_set(vma, set);
 }
 
 /*
@@ -509,14 +502,6 @@ void rhugetlbfs_zap_range(struct vm_area_struct *vma, unsigned long start, unsig
 {
 	mmap_assert_locked(vma->vm_mm);
 	zap_page_range_single(vma, start, len, NULL);
-}
-
-void rhugetlbfs_vmf_info(const struct vm_fault *vmf, struct vm_area_struct **vma,
-			 unsigned long *address, bool *write)
-{
-	*vma = vmf->vma;
-	*address = vmf->address;
-	*write = vmf->flags & FAULT_FLAG_WRITE;
 }
 
 /*

@@ -18,7 +18,7 @@ void rhugetlbfs_free_buddy(unsigned long pfn, unsigned int order);
 int rhugetlbfs_alloc_contig(unsigned long start_pfn, unsigned long nr_pages);
 bool rhugetlbfs_page_exclusive(unsigned long pfn);
 bool rhugetlbfs_page_hwpoisoned(unsigned long pfn, unsigned long nr);
-void rhugetlbfs_drain_start(void *data);
+void rhugetlbfs_drain_start(bool (*run)(const void *data), const void *data);
 void rhugetlbfs_drain_kick(void);
 void rhugetlbfs_drain_stop(void);
 int rhugetlbfs_pfn_to_nid(unsigned long pfn);
@@ -49,7 +49,17 @@ struct kstatfs;
 struct iov_iter;
 struct super_block;
 
-int rhugetlbfs_register_fs(void *data);
+/* The Rust half of mounting (kern/shim.rs RhFsOps, kern/vfs.rs Tables). */
+struct rh_fs_ops {
+	void *(*init_fs_context)(const void *data);
+	void (*free_fs_context)(void *ctx);
+	int (*parse_param)(void *ctx, const char *key, size_t key_len, const char *value,
+			   size_t value_len, char *msg, size_t msg_len);
+	int (*fill_super)(struct super_block *sb, void *ctx, char *msg, size_t msg_len);
+	void (*kill_sb)(void *data);
+};
+
+int rhugetlbfs_register_fs(const char *name, const struct rh_fs_ops *ops, const void *data);
 void rhugetlbfs_unregister_fs(void);
 void rhugetlbfs_inode_set_ops(struct inode *inode, const struct inode_operations *iop,
 			      const struct file_operations *fop);
@@ -67,17 +77,13 @@ struct vm_area_struct;
 struct vm_operations_struct;
 struct vm_fault;
 
-void rhugetlbfs_vma_info(const struct vm_area_struct *vma, unsigned long *start,
-			 unsigned long *end, unsigned long *flags);
-void rhugetlbfs_vma_setup(struct vm_area_struct *vma, const struct vm_operations_struct *ops,
-			  bool private, void *private_data);
+void rhugetlbfs_vma_update_flags(struct vm_area_struct *vma, unsigned long set,
+				 unsigned long clear);
 void rhugetlbfs_zap_fork_parent(struct vm_area_struct *child);
 bool rhugetlbfs_private_still_mapped(struct vm_area_struct *vma);
 void rhugetlbfs_zap_for_mprotect(struct vm_area_struct *vma, unsigned long start,
 				 unsigned long end);
 void rhugetlbfs_zap_range(struct vm_area_struct *vma, unsigned long start, unsigned long len);
-void rhugetlbfs_vmf_info(const struct vm_fault *vmf, struct vm_area_struct **vma,
-			 unsigned long *address, bool *write);
 bool rhugetlbfs_vmf_pmd_none(const struct vm_fault *vmf);
 unsigned int rhugetlbfs_insert_pfn(struct vm_fault *vmf, unsigned long pfn, unsigned int order,
 				   bool write);
@@ -89,15 +95,5 @@ size_t rhugetlbfs_copy_to_iter(const void *src, size_t len, struct iov_iter *ite
 void rhugetlbfs_zero_range(unsigned long pfn, unsigned long offset, size_t len);
 unsigned long rhugetlbfs_get_unmapped_area(unsigned long addr, unsigned long len,
 					   unsigned long align, unsigned long flags);
-
-/* Implemented in Rust (kern/work.rs): drains every pool; true while pages still wait. */
-bool rhugetlbfs_rs_drain(void *data);
-/* Implemented in Rust (kern/fs.rs). */
-void *rhugetlbfs_rs_init_fs_context(void *data);
-void rhugetlbfs_rs_free_fs_context(void *ctx);
-int rhugetlbfs_rs_parse_param(void *ctx, const char *key, size_t key_len, const char *value,
-			      size_t value_len, char *msg, size_t msg_len);
-int rhugetlbfs_rs_fill_super(struct super_block *sb, void *ctx, char *msg, size_t msg_len);
-void rhugetlbfs_rs_put_super(void *info);
 
 #endif /* RHUGETLBFS_SHIM_H */

@@ -17,7 +17,7 @@
 
 use crate::acct::hstate::ResizeTarget;
 use crate::acct::parse;
-use crate::kern::sysfs::{attr_table, AttrDir, AttrOps, Dir, FsKobj, ShowBuf};
+use crate::kern::kobject::{attr_table, AttrDir, AttrOps, Dir, FsKobj, ShowBuf};
 use crate::pool::HugePool;
 use core::fmt::Write;
 use kernel::c_str;
@@ -56,7 +56,7 @@ attr_table!(
 );
 
 impl AttrOps for HstateAttrs {
-    const TABLE: &'static crate::kern::sysfs::AttrTable = &HSTATE_ATTRS;
+    const TABLE: &'static crate::kern::kobject::AttrTable = &HSTATE_ATTRS;
 
     fn show(&self, idx: usize, out: &mut ShowBuf) -> Result {
         // Counters are shown current: pages whose other holders are gone are given back.
@@ -106,7 +106,7 @@ attr_table!(
 );
 
 impl AttrOps for NodeAttrs {
-    const TABLE: &'static crate::kern::sysfs::AttrTable = &NODE_ATTRS;
+    const TABLE: &'static crate::kern::kobject::AttrTable = &NODE_ATTRS;
 
     fn show(&self, idx: usize, out: &mut ShowBuf) -> Result {
         self.pool.drain();
@@ -136,7 +136,7 @@ struct RootAttrs {
 attr_table!(ROOT_ATTRS, [(c_str!("meminfo"), 0o444)]);
 
 impl AttrOps for RootAttrs {
-    const TABLE: &'static crate::kern::sysfs::AttrTable = &ROOT_ATTRS;
+    const TABLE: &'static crate::kern::kobject::AttrTable = &ROOT_ATTRS;
 
     fn show(&self, _idx: usize, out: &mut ShowBuf) -> Result {
         show_meminfo(&self.pools, out).map_err(|_| EINVAL)

@@ -112,7 +112,7 @@ fi
 
 rh_log "host: rustfmt, clippy, cargo test"
 check rustfmt cargo fmt --all --check
-check rustfmt-module rustfmt --edition 2021 --check module/*.rs module/kern/*.rs module/fs/*.rs
+check rustfmt-module rustfmt --edition 2021 --check module/*.rs module/kern/*.rs module/kern/*/*.rs module/fs/*.rs
 check version-matches grep -q "^const VERSION: &str = \"$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml)\";" module/rhugetlbfs_main.rs
 check clippy cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace 2>&1 | tee "$tmp/host.out"

@@ -6,16 +6,17 @@
 //!
 //! # Locking
 //!
-//! - The fault mutex of `(inode, index)` ([`SuperInfo::fault_lock`]) serialises everything
-//!   that adds or removes the page at one index: faults, truncation, reads of it.
+//! - The fault mutex of `(file, index)` ([`SuperInfo::fault_lock`]) serialises everything
+//!   that adds, removes, maps or reads the page at one index: faults, truncation, reads of
+//!   it. The page calls take the held lock ([`FaultLock`]) and act on its index.
 //! - `inner` protects the page tree and the reservation map, held briefly; taken inside a
 //!   fault mutex, and it takes the pool's lock inside itself.
-//! - Long work on one page (zeroing) runs with the page taken out of its slot and `inner`
-//!   dropped ([`InodeInfo::work_unlocked`]), so faults on other indexes go on. The empty slot
+//! - Work on one page (zeroing, copying, mapping) runs with the page taken out of its slot
+//!   and `inner` dropped ([`InodeInfo::with_page`]), so faults on other indexes go on. The empty slot
 //!   stays in the tree, where truncation still finds the index; everyone who looks at a
 //!   page's contents holds its fault mutex, so nobody else sees the slot empty.
 
-use super::SuperInfo;
+use super::{FaultLock, SuperInfo};
 use crate::acct::region::{FileRegion, RegionError, RegionStore, ResvMap, StoreAllocError};
 use crate::kern::page::HugePage;
 use kernel::new_mutex;
@@ -93,29 +94,42 @@ impl InodeInfo {
         Ok(())
     }
 
-    /// The page at `idx`, if any (its first frame number). The caller holds the index's
-    /// fault mutex for as long as it uses the frames.
-    pub(crate) fn lookup(&self, idx: u64) -> Option<usize> {
-        self.inner
-            .lock()
-            .pages
-            .get(&idx)
-            .and_then(Option::as_ref)
-            .map(HugePage::pfn)
-    }
-
-    /// Copies the file's page at `idx` into `dst` (a private copy); `false` for a hole.
-    /// The copy runs under the tree's lock, which keeps the page in the file meanwhile.
-    pub(crate) fn copy_page_into(&self, idx: u64, dst: &mut HugePage) -> Result<bool> {
-        let inner = self.inner.lock();
-        match inner.pages.get(&idx).and_then(Option::as_ref) {
-            Some(page) => dst.copy_from(page).map(|()| true),
-            None => Ok(false),
+    /// Checks that `fault` is a fault lock of this file.
+    fn check(&self, fault: &FaultLock<'_>) -> Result {
+        if fault.is_for(self) {
+            Ok(())
+        } else {
+            pr_err!("a fault lock of another file was used\n");
+            Err(EINVAL)
         }
     }
 
-    /// Returns the page at `idx`, taking and zeroing a new one if there is none (upstream
-    /// `hugetlb_no_page` plus `alloc_hugetlb_folio`). The caller holds the fault mutex.
+    /// Runs `f` on the page at the fault lock's index: `None` for a hole.
+    ///
+    /// The page is taken out of its slot meanwhile and the tree's lock dropped (see the
+    /// module's locking notes), so `f` may take long (zeroing, copying 1 GiB): only holders
+    /// of the same fault mutex look at the slot, and truncation still finds the index.
+    pub(crate) fn with_page<R>(
+        &self,
+        sb: &SuperInfo,
+        fault: &FaultLock<'_>,
+        f: impl FnOnce(&mut HugePage) -> R,
+    ) -> Option<R> {
+        self.check(fault).ok()?;
+        let idx = fault.idx();
+        let mut page = self
+            .inner
+            .lock()
+            .pages
+            .get_mut(&idx)
+            .and_then(Option::take)?;
+        let r = f(&mut page);
+        self.put_back(sb, idx, page);
+        Some(r)
+    }
+
+    /// Runs `f` on the page at the fault lock's index, taking and zeroing a new page first if
+    /// there is none (upstream `hugetlb_no_page` plus `alloc_hugetlb_folio`).
     ///
     /// `in_size()` (the index is below `i_size`) is checked under the tree's lock, in the
     /// same critical section that inserts the page's slot: truncation changes `i_size`
@@ -125,22 +139,29 @@ impl InodeInfo {
     /// A page without a reservation is charged to the subpool and the pool's unreserved
     /// free pages, and its index is added to the reservation map (as upstream's commit).
     /// `ENOSPC`/`ENOMEM` when no page may be had (the fault then gets SIGBUS).
-    pub(crate) fn get_or_alloc(
+    pub(crate) fn with_page_or_alloc<R>(
         &self,
         sb: &SuperInfo,
-        idx: u64,
+        fault: &FaultLock<'_>,
         in_size: impl Fn() -> bool,
-    ) -> Result<usize> {
-        if let Some(pfn) = self.lookup(idx) {
-            return Ok(pfn);
+        f: impl FnOnce(&mut HugePage) -> R,
+    ) -> Result<R> {
+        self.check(fault)?;
+        let idx = fault.idx();
+        let taken = match self.inner.lock().pages.get_mut(&idx) {
+            // An empty slot belongs to a fault mutex holder, and that is us.
+            Some(slot) => Some(slot.take().ok_or(EBUSY)?),
+            None => None,
+        };
+        if let Some(mut page) = taken {
+            let r = f(&mut page);
+            self.put_back(sb, idx, page);
+            return Ok(r);
         }
         let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let mut page = {
             let mut inner = self.inner.lock();
-            if let Some(slot) = inner.pages.get(&idx) {
-                // An empty slot belongs to a fault mutex holder, which we are.
-                return slot.as_ref().map(HugePage::pfn).ok_or(EBUSY);
-            }
+            // Only holders of this index's fault mutex add its slot: still none.
             if !in_size() {
                 return Err(EFAULT);
             }
@@ -167,19 +188,9 @@ impl InodeInfo {
         // Zeroed with only the fault mutex held: other indexes fault meanwhile, and reads
         // and truncation of this index wait for the mutex. Mapped nowhere yet.
         page.zero();
-        let pfn = page.pfn();
+        let r = f(&mut page);
         self.put_back(sb, idx, page);
-        Ok(pfn)
-    }
-
-    /// Runs `f` on the page at `idx`, if there is one, with the tree's lock dropped (see
-    /// the module's locking notes). The caller holds the index's fault mutex.
-    fn work_unlocked(&self, sb: &SuperInfo, idx: u64, f: impl FnOnce(&mut HugePage)) {
-        let taken = self.inner.lock().pages.get_mut(&idx).and_then(Option::take);
-        if let Some(mut page) = taken {
-            f(&mut page);
-            self.put_back(sb, idx, page);
-        }
+        Ok(r)
     }
 
     /// Puts `page` into the empty slot at `idx`, which the caller made and kept by holding
@@ -203,7 +214,6 @@ impl InodeInfo {
     pub(crate) fn prealloc(
         &self,
         sb: &SuperInfo,
-        ino: u64,
         from: u64,
         to: u64,
         signal_pending: impl Fn() -> bool,
@@ -212,17 +222,18 @@ impl InodeInfo {
             if signal_pending() {
                 return Err(EINTR);
             }
-            let _fault = sb.fault_lock(ino, idx);
-            self.get_or_alloc(sb, idx, || true).map_err(|_| ENOSPC)?;
+            let fault = sb.fault_lock(self, idx);
+            self.with_page_or_alloc(sb, &fault, || true, |_| ())
+                .map_err(|_| ENOSPC)?;
         }
         Ok(())
     }
 
     /// Zeroes `[off, off + len)` of page `idx` if it is present (partial pages at the ends
     /// of a punched hole).
-    pub(crate) fn zero_partial(&self, sb: &SuperInfo, ino: u64, idx: u64, off: u64, len: usize) {
-        let _fault = sb.fault_lock(ino, idx);
-        self.work_unlocked(sb, idx, |page| {
+    pub(crate) fn zero_partial(&self, sb: &SuperInfo, idx: u64, off: u64, len: usize) {
+        let fault = sb.fault_lock(self, idx);
+        self.with_page(sb, &fault, |page| {
             // The caller keeps the range within one page; were it not, nothing is zeroed.
             let _ = page.zero_range(off, len);
         });
@@ -241,14 +252,14 @@ impl InodeInfo {
     }
 
     /// Frees every page from index `from` on and drops the reservations there (upstream
-    /// `remove_inode_hugepages` + `hugetlb_unreserve_pages` for a truncation). `ino` names
-    /// the file for the fault mutexes; `unmap(idx)` removes every mapping of page `idx`, and
+    /// `remove_inode_hugepages` + `hugetlb_unreserve_pages` for a truncation).
+    /// `unmap(idx)` removes every mapping of page `idx`, and
     /// runs under the index's fault mutex before the page is freed (a fault may have mapped
     /// it again after the caller's first unmap, as upstream's `hugetlb_vmdelete_list` in the
     /// loop). The caller lowered `i_size` first, so no fault adds a page here meanwhile and
     /// the reservation map can be cut once, at the end.
-    pub(crate) fn remove_from(&self, sb: &SuperInfo, ino: u64, from: u64, unmap: impl Fn(u64)) {
-        let freed = self.remove_pages(sb, ino, from, u64::MAX, unmap, false);
+    pub(crate) fn remove_from(&self, sb: &SuperInfo, from: u64, unmap: impl Fn(u64)) {
+        let freed = self.remove_pages(sb, from, u64::MAX, unmap, false);
         let chg = self
             .inner
             .lock()
@@ -267,8 +278,8 @@ impl InodeInfo {
     /// consuming another mapping's reservation (SIGBUS for that one later with free pages
     /// left). Entries of indexes without a page stay: the mappings that reserved them still
     /// expect them, as upstream.
-    pub(crate) fn punch(&self, sb: &SuperInfo, ino: u64, from: u64, to: u64, unmap: impl Fn(u64)) {
-        self.remove_pages(sb, ino, from, to, unmap, true);
+    pub(crate) fn punch(&self, sb: &SuperInfo, from: u64, to: u64, unmap: impl Fn(u64)) {
+        self.remove_pages(sb, from, to, unmap, true);
     }
 
     /// Removes and frees the pages in `[from, to)`; with `unreserve_each`, each page's
@@ -276,7 +287,6 @@ impl InodeInfo {
     fn remove_pages(
         &self,
         sb: &SuperInfo,
-        ino: u64,
         from: u64,
         to: u64,
         unmap: impl Fn(u64),
@@ -284,7 +294,7 @@ impl InodeInfo {
     ) -> u64 {
         let mut freed = 0u64;
         let mut remove = |idx: u64| {
-            let _fault = sb.fault_lock(ino, idx);
+            let _fault = sb.fault_lock(self, idx);
             unmap(idx);
             let (page, chg) = {
                 let mut inner = self.inner.lock();

@@ -1,355 +1,157 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The filesystem logic: mounts, their options and quotas (upstream
-//! `fs/hugetlbfs/inode.c` minus the VFS glue, which is in [`crate::kern::fs`]).
+//! The filesystem (`mount -t rhugetlbfs`): upstream `fs/hugetlbfs/inode.c` and the file side
+//! of `mm/hugetlb.c`, as safe code on the VFS and mm views of [`crate::kern`].
 //!
-//! A mount picks one pool (`pagesize=`), owns a subpool when `size=` or `min_size=` is
-//! given (the core's [`Subpool`]) and counts inodes against `nr_inodes=`. The minimum size
-//! is reserved in the pool at mount ([`HugePool::reserve`]) and released when the super
-//! block goes away.
+//! - [`super_`]: mounts, options, subpools, the fault mutexes.
+//! - [`inode`]: a file's pages and reservation map; faults, truncation, preallocation.
+//! - [`file`]: `read`, `fallocate`, size changes.
+//! - [`mmap`]: `mmap` and the VMA operations (faults, `access`, private VMAs' life).
+//! - [`private`]: private (copy-on-write) mappings.
+//!
+//! [`RhFs`] is what the VFS calls: each method here is the filesystem's answer to one VFS
+//! callback, converted by [`crate::kern::vfs::Tables`].
 
-use crate::acct::parse::{MountOptionError, MountOptions, SubpoolLimits};
-use crate::acct::subpool::Subpool;
-use crate::kern::page::HugePage;
-use crate::pool::HugePool;
-use core::fmt;
-use kernel::new_mutex;
-use kernel::prelude::*;
-use kernel::sync::lock::{mutex::MutexBackend, Guard};
-use kernel::sync::{Arc, Mutex};
-
+pub(crate) mod file;
 pub(crate) mod inode;
+pub(crate) mod mmap;
 pub(crate) mod private;
+pub(crate) mod super_;
 
-/// Fault mutexes per mount (upstream `hugetlb_fault_mutex_table`, per super block here).
-const NR_FAULT_MUTEXES: usize = 64;
+pub(crate) use super_::{FaultLock, FsGlobals, MountCtx, SuperInfo};
 
-/// What every mount needs from the module: the pools and the default size.
-pub(crate) struct FsGlobals {
-    pools: KVec<Arc<HugePool>>,
-    default: usize,
+use crate::kern::mm::VmaNew;
+use crate::kern::vfs::sb::SuperParams;
+use crate::kern::vfs::{
+    File, FileSystem, INode, INodeLocked, Iattr, IovIter, Kiocb, MountLog, NewINode, NewSuperBlock,
+    ParamError, SeqFile, Statfs, SuperBlock,
+};
+use core::fmt::{self, Write};
+use inode::InodeInfo;
+use kernel::bindings;
+use kernel::c_str;
+use kernel::prelude::*;
+use kernel::str::CStr;
+use kernel::sync::Arc;
+
+/// rhugetlbfs, as the VFS sees it.
+pub(crate) struct RhFs;
+
+/// Creates an inode of `mode` on `sb` (upstream `hugetlbfs_get_inode`), counted against
+/// `nr_inodes`: `ENOSPC` past it. A regular file gets its page tree and reservation map.
+fn new_inode<'a>(
+    sb: &'a SuperBlock<RhFs>,
+    dir: Option<&INode<RhFs>>,
+    mode: u32,
+    dev: u32,
+) -> Result<NewINode<'a, RhFs>> {
+    let info = sb.data();
+    let data = if mode & bindings::S_IFMT == bindings::S_IFREG {
+        Some(InodeInfo::new()?)
+    } else {
+        None
+    };
+    info.take_inode()?;
+    // Once made, an inode gives its count back when evicted; before, here.
+    sb.new_inode(dir, mode, dev, data)
+        .inspect_err(|_| info.put_inode())
 }
 
-impl FsGlobals {
-    /// `pools` as the module holds them; `default` indexes the default size.
-    pub(crate) fn new(pools: KVec<Arc<HugePool>>, default: usize) -> Result<Arc<Self>> {
-        Ok(Arc::new(FsGlobals { pools, default }, GFP_KERNEL)?)
+impl FileSystem for RhFs {
+    type Globals = FsGlobals;
+    type Context = MountCtx;
+    type Data = SuperInfo;
+    type INodeData = InodeInfo;
+
+    const NAME: &'static CStr = c_str!("rhugetlbfs");
+
+    fn init_context(globals: &Arc<FsGlobals>) -> Result<MountCtx> {
+        Ok(MountCtx::new(globals.clone()))
     }
 
-    /// The page sizes in bytes that `pagesize=` accepts.
-    fn page_sizes(&self) -> [u64; 2] {
-        let mut sizes = [0; 2];
-        for (slot, p) in sizes.iter_mut().zip(self.pools.iter()) {
-            *slot = p.size_kb() << 10;
-        }
-        sizes
-    }
-}
-
-/// Why a mount option or a mount failed.
-pub(crate) enum MountError<'a> {
-    /// Not an option of ours (the VFS then handles `source` or reports it).
-    Unknown,
-    /// A bad option, with the one-line message naming it.
-    Option(MountOptionError<'a>),
-    /// Another failure, with a message.
-    Other(Error, &'static str),
-}
-
-/// A mount being set up (upstream `struct hugetlbfs_fs_context`).
-pub(crate) struct MountCtx {
-    globals: Arc<FsGlobals>,
-    opts: MountOptions,
-}
-
-impl MountCtx {
-    /// A new context with the default options.
-    pub(crate) fn new(globals: Arc<FsGlobals>) -> Self {
-        MountCtx {
-            globals,
-            opts: MountOptions::new(),
-        }
+    fn parse_param(
+        ctx: &mut MountCtx,
+        key: &[u8],
+        value: Option<&[u8]>,
+        log: &mut MountLog<'_>,
+    ) -> core::result::Result<(), ParamError> {
+        ctx.parse_param(key, value, log)
     }
 
-    /// Parses one `key[=value]` option (upstream `hugetlbfs_parse_param`).
-    pub(crate) fn parse_param<'a>(
-        &mut self,
-        key: &'a [u8],
-        value: Option<&'a [u8]>,
-    ) -> core::result::Result<(), MountError<'a>> {
-        if crate::acct::parse::MountOption::from_key(key).is_none() {
-            return Err(MountError::Unknown);
-        }
-        let sizes = self.globals.page_sizes();
-        self.opts
-            .parse_param(key, value, &sizes)
-            .map_err(MountError::Option)
-    }
-
-    /// The mount's options.
-    pub(crate) fn options(&self) -> &MountOptions {
-        &self.opts
-    }
-
-    /// Creates the mount's state (upstream `hugetlbfs_validate` plus the subpool part of
-    /// `hugetlbfs_fill_super`): picks the pool, resolves the limits and reserves `min_size`.
-    pub(crate) fn new_super(&self) -> core::result::Result<Arc<SuperInfo>, MountError<'static>> {
-        let g = &self.globals;
-        let pool = match self.opts.pagesize {
-            None => g.pools.get(g.default),
-            Some(bytes) => g.pools.iter().find(|p| p.size_kb() << 10 == bytes),
-        }
-        .ok_or(MountError::Other(EINVAL, "no pool for the page size"))?
-        .clone();
-        let shift = pool.order() + kernel::bindings::PAGE_SHIFT;
-        let limits = self
-            .opts
-            .resolve(shift, pool.max_huge_pages())
-            .map_err(MountError::Option)?;
-        let spool = if limits.needs_subpool() {
-            let sp = Subpool::new(limits.max_hpages, limits.min_hpages)
-                .map_err(|_| MountError::Other(EINVAL, "min_size above size"))?;
-            Some(sp)
-        } else {
-            None
+    fn fill_super(ctx: &MountCtx, new: NewSuperBlock<'_, Self>, log: &mut MountLog<'_>) -> Result {
+        let info = ctx.new_super(log)?;
+        let params = SuperParams {
+            blocksize_bits: info.page_shift() as u8,
+            magic: bindings::HUGETLBFS_MAGIC as u64,
         };
-        let min = spool.as_ref().map_or(0, Subpool::min_reserve);
-        pool.reserve(min)
-            .map_err(|e| MountError::Other(e, "the pool cannot cover min_size (mount reserve)"))?;
-        let mut faults = KVec::new();
-        for _ in 0..NR_FAULT_MUTEXES {
-            let m = KBox::pin_init(new_mutex!(()), GFP_KERNEL)
-                .map_err(|e| MountError::Other(e, "out of memory"));
-            match m {
-                Ok(m) => faults
-                    .push(m, GFP_KERNEL)
-                    .map_err(|_| MountError::Other(ENOMEM, "out of memory")),
-                Err(e) => Err(e),
-            }
-            .inspect_err(|_| pool.unreserve(min))?;
-        }
-        let info_pool = pool.clone();
-        // INVARIANT: `faults` got `NR_FAULT_MUTEXES` entries above and `min` pages were
-        // reserved; on failure below the reserve is returned.
-        let info = Arc::pin_init(
-            pin_init!(SuperInfo {
-                pool: info_pool,
-                limits,
-                opts: self.opts,
-                faults,
-                state <- new_mutex!(SbState {
-                    spool,
-                    free_inodes: self.opts.nr_inodes,
-                }),
-            }),
-            GFP_KERNEL,
-        );
-        info.map_err(|e| {
-            pool.unreserve(min);
-            MountError::Other(e, "out of memory")
-        })
-    }
-}
-
-/// What the state lock of a mount protects (upstream `sbinfo->stat_lock` and the subpool's
-/// lock, merged).
-struct SbState {
-    spool: Option<Subpool>,
-    /// Inodes still allowed (`None`: no `nr_inodes=` limit).
-    free_inodes: Option<u64>,
-}
-
-/// One mounted filesystem (upstream `struct hugetlbfs_sb_info`).
-///
-/// # Invariants
-///
-/// `faults` holds exactly `NR_FAULT_MUTEXES` mutexes; `limits.min_hpages` pages are
-/// reserved in `pool` until drop.
-#[pin_data(PinnedDrop)]
-pub(crate) struct SuperInfo {
-    pool: Arc<HugePool>,
-    limits: SubpoolLimits,
-    opts: MountOptions,
-    faults: KVec<Pin<KBox<Mutex<()>>>>,
-    #[pin]
-    state: Mutex<SbState>,
-}
-
-/// The statfs numbers of a mount.
-pub(crate) struct Statfs {
-    pub(crate) bsize: u64,
-    pub(crate) blocks: u64,
-    pub(crate) bfree: u64,
-    pub(crate) files: u64,
-    pub(crate) ffree: u64,
-}
-
-impl SuperInfo {
-    /// The huge page size in bytes.
-    pub(crate) fn page_size(&self) -> u64 {
-        self.pool.size_kb() << 10
-    }
-
-    /// The huge page shift (21 for 2 MiB).
-    pub(crate) fn page_shift(&self) -> u32 {
-        self.pool.order() + kernel::bindings::PAGE_SHIFT
-    }
-
-    /// The pool of the mount's page size.
-    pub(crate) fn pool(&self) -> &HugePool {
-        &self.pool
-    }
-
-    /// The huge page order.
-    pub(crate) fn order(&self) -> u32 {
-        self.pool.order()
-    }
-
-    /// Locks the fault mutex of page `idx` of file `ino` (upstream
-    /// `hugetlb_fault_mutex_hash`).
-    pub(crate) fn fault_lock(&self, ino: u64, idx: u64) -> Guard<'_, (), MutexBackend> {
-        const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
-        let h = (ino.wrapping_mul(GOLDEN) ^ idx).wrapping_mul(GOLDEN) >> 58;
-        // `faults` has `NR_FAULT_MUTEXES` entries from `new_super` on (a type invariant of
-        // `SuperInfo`), so the index is in bounds.
-        let slot = (h as usize) % NR_FAULT_MUTEXES;
-        self.faults[slot].lock()
-    }
-
-    /// Charges `delta` pages to the subpool; returns what the pool must reserve. `ENOMEM`
-    /// over the size limit.
-    pub(crate) fn subpool_get(&self, delta: u64) -> Result<u64> {
-        match self.state.lock().spool.as_mut() {
-            Some(sp) => sp.hugepage_subpool_get_pages(delta).map_err(|_| ENOMEM),
-            None => Ok(delta),
-        }
-    }
-
-    /// Gives `delta` pages back to the subpool; returns the reservations the pool drops.
-    pub(crate) fn subpool_put(&self, delta: u64) -> u64 {
-        match self.state.lock().spool.as_mut() {
-            Some(sp) => sp.hugepage_subpool_put_pages(delta).unwrap_or(0),
-            None => delta,
-        }
-    }
-
-    /// Reserves `n` pages for a mapping (upstream `hugetlb_reserve_pages` minus the maps):
-    /// the subpool first, then the pool. `ENOMEM` and nothing reserved on failure.
-    pub(crate) fn reserve_pages(&self, n: u64) -> Result {
-        let gbl = self.subpool_get(n)?;
-        self.pool
-            .reserve(gbl)
-            .inspect_err(|_| self.subpool_undo(n, gbl))
-    }
-
-    /// Drops `n` reservations taken by [`Self::reserve_pages`] and not consumed.
-    pub(crate) fn unreserve_pages(&self, n: u64) {
-        let back = self.subpool_put(n);
-        self.pool.unreserve(back);
-    }
-
-    /// Takes a page no reservation covers (upstream `alloc_hugetlb_folio` when
-    /// `vma_needs_reservation`): charged to the subpool, then taken from the pool's
-    /// unreserved free pages. `ENOSPC` over the quota, `ENOMEM` without a free page.
-    pub(crate) fn alloc_unreserved(&self) -> Result<HugePage> {
-        let gbl = self.subpool_get(1).map_err(|_| ENOSPC)?;
-        self.pool
-            .alloc_for_fault(gbl == 0)
-            .inspect_err(|_| self.subpool_undo(1, gbl))
-    }
-
-    /// Undoes `subpool_get(n)`, which returned `gbl`, after the pool refused those `gbl`
-    /// pages: the subpool goes back to exactly where it was, and the pool, which took
-    /// nothing, is not touched (see `Subpool::hugepage_subpool_undo_get`).
-    fn subpool_undo(&self, n: u64, gbl: u64) {
-        if let Some(sp) = self.state.lock().spool.as_mut() {
-            sp.hugepage_subpool_undo_get(n, gbl);
-        }
-    }
-
-    /// Frees a page of a file (upstream `free_huge_folio` with the subpool).
-    pub(crate) fn free_page(&self, page: HugePage) {
-        let restore = self.subpool_put(1) == 0;
-        self.pool.free_page(page, restore);
-    }
-
-    /// Counts a new inode against `nr_inodes` (upstream `hugetlbfs_dec_free_inodes`);
-    /// `ENOSPC` when none is left.
-    pub(crate) fn take_inode(&self) -> Result {
-        let mut st = self.state.lock();
-        match st.free_inodes {
-            Some(0) => Err(ENOSPC),
-            Some(ref mut n) => {
-                *n -= 1;
-                Ok(())
-            }
-            None => Ok(()),
-        }
-    }
-
-    /// Gives an inode back (upstream `hugetlbfs_inc_free_inodes`).
-    pub(crate) fn put_inode(&self) {
-        let mut st = self.state.lock();
-        if let Some(ref mut n) = st.free_inodes {
-            *n = n.saturating_add(1);
-        }
-    }
-
-    /// The statfs numbers (upstream `hugetlbfs_statfs`): blocks from the subpool, files from
-    /// `nr_inodes`; zero where there is no limit.
-    pub(crate) fn statfs(&self) -> Statfs {
-        let st = self.state.lock();
-        let (blocks, bfree) = st.spool.as_ref().map_or((0, 0), |sp| {
-            let s = sp.statfs();
-            (s.blocks, s.bfree)
-        });
-        let (files, ffree) = match (self.opts.nr_inodes, st.free_inodes) {
-            (Some(max), Some(free)) => (max, free),
-            _ => (0, 0),
-        };
-        Statfs {
-            bsize: self.page_size(),
-            blocks,
-            bfree,
-            files,
-            ffree,
-        }
-    }
-
-    /// Writes the effective options for /proc/mounts (upstream `hugetlbfs_show_options`);
-    /// `uid`/`gid` are the root directory's owner as seen from the initial namespace.
-    pub(crate) fn show_options(&self, w: &mut impl fmt::Write, uid: u32, gid: u32) -> fmt::Result {
-        if uid != 0 {
-            write!(w, ",uid={uid}")?;
-        }
-        if gid != 0 {
-            write!(w, ",gid={gid}")?;
-        }
-        if self.opts.mode != MountOptions::DEFAULT_MODE {
-            write!(w, ",mode={:o}", self.opts.mode)?;
-        }
-        if let Some(n) = self.opts.nr_inodes {
-            write!(w, ",nr_inodes={n}")?;
-        }
-        let (size, unit) = crate::acct::parse::show_pagesize(self.page_size());
-        write!(w, ",pagesize={size}{}", char::from(unit))?;
-        let shift = self.page_shift();
-        if let Some(max) = self.limits.max_hpages {
-            write!(w, ",size={}", max << shift)?;
-        }
-        if let Some(min) = self.limits.min_hpages {
-            write!(w, ",min_size={}", min << shift)?;
+        let opts = *info.options();
+        let (sb, root_slot) = new.init(params, info);
+        // The root counts against `nr_inodes`, so `nr_inodes=0` fails here: `ENOMEM`, as
+        // upstream's `hugetlbfs_fill_super` for any root inode failure.
+        let root =
+            new_inode(sb, None, u32::from(opts.mode) | bindings::S_IFDIR, 0).map_err(|_| ENOMEM)?;
+        let owned = root.set_owner(opts.uid, opts.gid);
+        root_slot.set(root)?;
+        if !owned {
+            let _ = write!(log, "uid or gid not valid in this namespace");
+            return Err(EINVAL);
         }
         Ok(())
     }
-}
 
-#[pinned_drop]
-impl PinnedDrop for SuperInfo {
-    fn drop(self: Pin<&mut Self>) {
-        // Unmount: every inode is gone, so the subpool is free and its minimum reserve goes
-        // back to the pool (upstream `unlock_or_release_subpool`).
-        let min = self.limits.min_hpages.unwrap_or(0);
-        self.pool.unreserve(min);
+    fn statfs(sb: &SuperBlock<Self>) -> Statfs {
+        sb.data().statfs()
+    }
+
+    fn show_options(sb: &SuperBlock<Self>, m: &mut SeqFile) -> fmt::Result {
+        let (uid, gid) = sb.root_owner();
+        sb.data().show_options(m, uid, gid)
+    }
+
+    fn mknod<'a>(dir: &'a INode<Self>, mode: u32, dev: u32) -> Result<NewINode<'a, Self>> {
+        new_inode(dir.super_block(), Some(dir), mode, dev)
+    }
+
+    fn symlink<'a>(dir: &'a INode<Self>, target: &CStr) -> Result<NewINode<'a, Self>> {
+        let sb = dir.super_block();
+        let info = sb.data();
+        info.take_inode()?;
+        sb.new_symlink(dir, target)
+            .inspect_err(|_| info.put_inode())
+    }
+
+    fn setattr(inode: &INodeLocked<'_, Self>, attr: &Iattr) -> Result {
+        file::setattr(inode, attr)
+    }
+
+    fn evict_inode(inode: &INode<Self>, data: Option<Pin<KBox<InodeInfo>>>) {
+        let sb = inode.super_block().data();
+        if let Some(data) = data {
+            // No mapping is left (a mapping holds its file, hence the inode).
+            data.remove_from(&sb, 0, |_| ());
+        }
+        sb.put_inode();
+    }
+
+    fn read_iter(iocb: &mut Kiocb<'_, Self>, to: &mut IovIter) -> Result<usize> {
+        file::read_iter(iocb, to)
+    }
+
+    fn fallocate(file: &File<Self>, mode: i32, offset: i64, len: i64) -> Result {
+        file::fallocate(file, mode, offset, len)
+    }
+
+    fn mmap(file: &File<Self>, vma: &VmaNew) -> Result {
+        mmap::mmap(file, vma)
+    }
+
+    fn get_unmapped_area(
+        file: &File<Self>,
+        addr: usize,
+        len: usize,
+        _pgoff: usize,
+        flags: usize,
+    ) -> Result<usize> {
+        mmap::get_unmapped_area(file, addr, len, flags)
     }
 }

@@ -35,7 +35,7 @@
 //! and a fault that finds none gets SIGBUS.
 
 use super::inode::InodeInfo;
-use super::SuperInfo;
+use super::{FaultLock, SuperInfo};
 use crate::kern::page::HugePage;
 use core::ops::Range;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -47,7 +47,7 @@ use kernel::sync::{Arc, Mutex, UniqueArc};
 /// A private page, shared by the maps of a parent and its children until one of them
 /// copies it.
 struct PrivPage {
-    /// `Some` from the moment it is filled until drop.
+    /// `Some` from creation until drop, which gives it back.
     page: Option<HugePage>,
     sb: Arc<SuperInfo>,
     /// How many maps hold it ([`Holder`]s); one means it may be written in place.
@@ -66,14 +66,10 @@ impl Drop for PrivPage {
 ///
 /// # Invariants
 ///
-/// `self.0.page` is `Some`; `self.0.holders` counts the live `Holder`s of `self.0`.
+/// `self.0.holders` counts the live `Holder`s of `self.0`.
 struct Holder(Arc<PrivPage>);
 
 impl Holder {
-    fn pfn(&self) -> usize {
-        self.0.page.as_ref().map_or(0, HugePage::pfn)
-    }
-
     /// Whether no other map holds the page (after `fork`, until one side copies it).
     fn exclusive(&self) -> bool {
         self.0.holders.load(Ordering::Acquire) == 1
@@ -177,66 +173,86 @@ impl PrivMap {
         )
     }
 
-    /// The page to map at file index `idx` (upstream `hugetlb_fault` for a private VMA).
-    /// The caller holds the fault mutex of the index and has checked it is below `i_size`.
+    /// Runs `f` on the page to map at the fault lock's index (upstream `hugetlb_fault` for a
+    /// private VMA). The caller has checked that the index is below `i_size`.
     ///
-    /// `writable` says the VMA may be written: the page returned is then this map's own,
-    /// to be mapped writable. Otherwise it may be the file's page, to be mapped read-only.
+    /// `writable` says the VMA may be written: the page is then this map's own, to be mapped
+    /// writable. Otherwise it may be the file's page, to be mapped read-only.
     /// `ENOSPC`/`ENOMEM` when no page may be had (the fault gets SIGBUS).
-    pub(crate) fn fault(&self, file: &InodeInfo, idx: u64, writable: bool) -> Result<usize> {
+    pub(crate) fn with_fault_page<R>(
+        &self,
+        file: &InodeInfo,
+        fault: &FaultLock<'_>,
+        writable: bool,
+        f: impl FnOnce(&HugePage) -> R,
+    ) -> Result<R> {
+        let idx = fault.idx();
         // The page shared with another map, to copy; `None` for a first fault here.
         let shared = {
             let inner = self.inner.lock();
             match inner.pages.get(&idx) {
-                Some(h) if !writable || h.exclusive() => return Ok(h.pfn()),
+                Some(h) if !writable || h.exclusive() => {
+                    let own = h.0.clone();
+                    drop(inner);
+                    // The `Arc` keeps the page while `f` maps it.
+                    return own.page.as_ref().map(f).ok_or(EINVAL);
+                }
                 Some(h) => Some(h.0.clone()),
                 None => None,
             }
         };
+        let mut f = Some(f);
         if shared.is_none() && !writable {
-            if let Some(pfn) = file.lookup(idx) {
-                return Ok(pfn);
+            // A read-only mapping maps the file's page itself, if there is one.
+            let mapped = file.with_page(&self.sb, fault, |page| f.take().map(|f| f(page)));
+            if let Some(r) = mapped.flatten() {
+                return Ok(r);
             }
         }
         let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        let mut new = UniqueArc::new(
-            PrivPage {
-                page: None,
-                sb: self.sb.clone(),
-                holders: AtomicUsize::new(1),
-            },
-            GFP_KERNEL,
-        )?;
-        {
+        let slot = UniqueArc::<PrivPage>::new_uninit(GFP_KERNEL)?;
+        let mut page = {
             let mut inner = self.inner.lock();
             // The first page of a reserved index consumes its reservation; a copy after
             // `fork` or an index outside the reservation is charged as a new page.
-            let page = if shared.is_none() && self.resv.contains(&idx) && inner.resv_left > 0 {
+            if shared.is_none() && self.resv.contains(&idx) && inner.resv_left > 0 {
                 let page = self.sb.pool().alloc_for_fault(true)?;
                 inner.resv_left -= 1;
                 page
             } else {
                 self.sb.alloc_unreserved()?
-            };
-            new.page = Some(page);
-        }
-        let page = new.page.as_mut().ok_or(EINVAL)?;
-        match &shared {
-            // Mapped nowhere writable while shared, so it does not change under the copy.
-            Some(src) => page.copy_from(src.page.as_ref().ok_or(EINVAL)?)?,
-            None => {
-                if !file.copy_page_into(idx, page)? {
-                    page.zero();
-                }
             }
-        }
-        let pfn = page.pfn();
-        // INVARIANT: `page` is `Some`, and this is the page's first and only holder.
+        };
+        let filled = match &shared {
+            // Mapped nowhere writable while shared, so it does not change under the copy.
+            Some(src) => match src.page.as_ref() {
+                Some(src) => page.copy_from(src),
+                None => Err(EINVAL),
+            },
+            None => match file.with_page(&self.sb, fault, |src| page.copy_from(src)) {
+                Some(copied) => copied,
+                None => {
+                    page.zero();
+                    Ok(())
+                }
+            },
+        };
+        let new = slot.write(PrivPage {
+            page: Some(page),
+            sb: self.sb.clone(),
+            holders: AtomicUsize::new(1),
+        });
+        // A page that could not be filled goes back with the `PrivPage` (reservation
+        // consumed, as for any page of the map that is freed).
+        filled?;
+        // INVARIANT: This is the page's first and only holder.
         let holder = Holder(Arc::from(new));
+        let own = holder.0.clone();
         // A copy replaces the shared page (dropping this map's hold on it).
         let old = self.inner.lock().pages.insert(node.into_node(idx, holder));
         drop(old);
-        Ok(pfn)
+        let f = f.ok_or(EINVAL)?;
+        own.page.as_ref().map(f).ok_or(EINVAL)
     }
 
     /// Drops the private pages of file indexes `idx` and gives back the reservations they

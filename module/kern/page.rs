@@ -81,9 +81,56 @@ impl HugePage {
         })
     }
 
-    /// The first page frame number.
-    pub(crate) fn pfn(&self) -> usize {
-        self.pfn
+    /// The frame number of base page `first`, if `[first, first + (1 << order))` is a
+    /// naturally aligned piece of the page (what one PMD or PUD entry maps).
+    pub(super) fn pfn_of(&self, first: usize, order: u32) -> Option<usize> {
+        let n = 1usize.checked_shl(order)?;
+        (first % n == 0 && first.checked_add(n)? <= self.nr_pages()).then_some(self.pfn + first)
+    }
+
+    /// The size in bytes.
+    pub(crate) fn size(&self) -> u64 {
+        (self.nr_pages() as u64) << bindings::PAGE_SHIFT
+    }
+
+    /// Checks that `[offset, offset + len)` lies inside the page.
+    fn check_range(&self, offset: u64, len: usize) -> Result {
+        match offset.checked_add(len as u64) {
+            Some(end) if end <= self.size() => Ok(()),
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// Copies the bytes at `offset` into `dst` (`EINVAL` if they do not lie inside the
+    /// page). No user memory is touched, so the caller may hold locks a fault takes.
+    pub(crate) fn read(&self, offset: u64, dst: &mut [u8]) -> Result {
+        self.check_range(offset, dst.len())?;
+        // SAFETY: By the type invariants the pages are allocated and ours, alive for the
+        // borrow; the range was checked; `dst` is valid for its length and is not part of
+        // the page (a kernel buffer the caller owns).
+        unsafe {
+            shim::rhugetlbfs_copy_from_page(
+                self.pfn,
+                offset as _,
+                dst.as_mut_ptr().cast(),
+                dst.len(),
+            )
+        };
+        Ok(())
+    }
+
+    /// Copies `src` into the page at `offset` (`EINVAL` if it does not fit inside).
+    ///
+    /// A shared borrow is enough: the page's memory is not Rust memory (user space may map
+    /// and write it meanwhile, as with any write into a mapped file page); what the caller
+    /// must ensure is that the bytes are the file's users' data (a ptrace write, say).
+    pub(crate) fn write(&self, offset: u64, src: &[u8]) -> Result {
+        self.check_range(offset, src.len())?;
+        // SAFETY: As in `read`; the borrow keeps the page alive for the call.
+        unsafe {
+            shim::rhugetlbfs_copy_to_page(self.pfn, offset as _, src.as_ptr().cast(), src.len())
+        };
+        Ok(())
     }
 
     /// The number of base pages.
@@ -102,11 +149,7 @@ impl HugePage {
     /// Zeroes `len` bytes at `offset` (the partial pages at the ends of a punched hole).
     /// `EINVAL` if the range does not lie inside the page.
     pub(crate) fn zero_range(&mut self, offset: u64, len: usize) -> Result {
-        let size = (self.nr_pages() as u64) << bindings::PAGE_SHIFT;
-        match offset.checked_add(len as u64) {
-            Some(end) if end <= size => {}
-            _ => return Err(EINVAL),
-        }
+        self.check_range(offset, len)?;
         // SAFETY: By the type invariants the pages are allocated and ours, and the range
         // was checked to lie inside them; the exclusive borrow keeps them alive.
         unsafe { shim::rhugetlbfs_zero_range(self.pfn, offset as _, len) };

@@ -6,7 +6,31 @@
 //! module that owns the concept (pages in `page.rs`, parameters in `params.rs`, ...).
 
 use kernel::bindings;
-use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
+use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
+
+/// The Rust half of mounting, called by `shim.c`'s `fs_context` code (`struct rh_fs_ops` in
+/// `shim.h`); see `kern::vfs::Tables` for each function's contract.
+#[repr(C)]
+pub(super) struct RhFsOps {
+    pub(super) init_fs_context: unsafe extern "C" fn(data: *const c_void) -> *mut c_void,
+    pub(super) free_fs_context: unsafe extern "C" fn(ctx: *mut c_void),
+    pub(super) parse_param: unsafe extern "C" fn(
+        ctx: *mut c_void,
+        key: *const c_char,
+        key_len: usize,
+        value: *const c_char,
+        value_len: usize,
+        msg: *mut c_char,
+        msg_len: usize,
+    ) -> c_int,
+    pub(super) fill_super: unsafe extern "C" fn(
+        sb: *mut bindings::super_block,
+        ctx: *mut c_void,
+        msg: *mut c_char,
+        msg_len: usize,
+    ) -> c_int,
+    pub(super) kill_sb: unsafe extern "C" fn(data: *mut c_void),
+}
 
 /// What `rhugetlbfs_alloc_buddy` returns on failure (`RH_NO_PFN`).
 pub(super) const RH_NO_PFN: c_ulong = !0;
@@ -22,7 +46,10 @@ extern "C" {
     pub(super) fn rhugetlbfs_alloc_contig(start_pfn: c_ulong, nr_pages: c_ulong) -> c_int;
     pub(super) fn rhugetlbfs_page_exclusive(pfn: c_ulong) -> bool;
     pub(super) fn rhugetlbfs_page_hwpoisoned(pfn: c_ulong, nr: c_ulong) -> bool;
-    pub(super) fn rhugetlbfs_drain_start(data: *mut c_void);
+    pub(super) fn rhugetlbfs_drain_start(
+        run: unsafe extern "C" fn(*const c_void) -> bool,
+        data: *const c_void,
+    );
     pub(super) fn rhugetlbfs_drain_kick();
     pub(super) fn rhugetlbfs_drain_stop();
     pub(super) fn rhugetlbfs_pfn_to_nid(pfn: c_ulong) -> c_int;
@@ -43,7 +70,11 @@ extern "C" {
         zone_idx: c_int,
         nr_pages: *mut c_ulong,
     ) -> c_int;
-    pub(super) fn rhugetlbfs_register_fs(data: *mut c_void) -> c_int;
+    pub(super) fn rhugetlbfs_register_fs(
+        name: *const c_char,
+        ops: *const RhFsOps,
+        data: *const c_void,
+    ) -> c_int;
     pub(super) fn rhugetlbfs_unregister_fs();
     pub(super) fn rhugetlbfs_inode_set_ops(
         inode: *mut bindings::inode,
@@ -92,17 +123,10 @@ extern "C" {
         iter: *mut bindings::iov_iter,
     ) -> usize;
     pub(super) fn rhugetlbfs_zero_range(pfn: c_ulong, offset: c_ulong, len: usize);
-    pub(super) fn rhugetlbfs_vma_info(
-        vma: *const bindings::vm_area_struct,
-        start: *mut c_ulong,
-        end: *mut c_ulong,
-        flags: *mut c_ulong,
-    );
-    pub(super) fn rhugetlbfs_vma_setup(
+    pub(super) fn rhugetlbfs_vma_update_flags(
         vma: *mut bindings::vm_area_struct,
-        ops: *const bindings::vm_operations_struct,
-        private: bool,
-        private_data: *mut c_void,
+        set: c_ulong,
+        clear: c_ulong,
     );
     pub(super) fn rhugetlbfs_zap_fork_parent(child: *mut bindings::vm_area_struct);
     pub(super) fn rhugetlbfs_private_still_mapped(vma: *mut bindings::vm_area_struct) -> bool;
@@ -115,12 +139,6 @@ extern "C" {
         vma: *mut bindings::vm_area_struct,
         start: c_ulong,
         len: c_ulong,
-    );
-    pub(super) fn rhugetlbfs_vmf_info(
-        vmf: *const bindings::vm_fault,
-        vma: *mut *mut bindings::vm_area_struct,
-        address: *mut c_ulong,
-        write: *mut bool,
     );
     pub(super) fn rhugetlbfs_vmf_pmd_none(vmf: *const bindings::vm_fault) -> bool;
     pub(super) fn rhugetlbfs_insert_pfn(

@@ -166,24 +166,24 @@ pub(crate) const fn group(attrs: *const *mut bindings::attribute) -> bindings::a
 /// Builds a static [`AttrTable`]: `attr_table!(NAME, [(c_str!("file"), 0o644), ...]);`
 macro_rules! attr_table {
     ($name:ident, [$(($file:expr, $mode:expr)),+ $(,)?]) => {
-        static $name: $crate::kern::sysfs::AttrTable = {
+        static $name: $crate::kern::kobject::AttrTable = {
             const N: usize = [$($mode),+].len();
-            static ATTRS: $crate::kern::sysfs::StaticCell<[kernel::bindings::attribute; N]> =
-                $crate::kern::sysfs::StaticCell([$($crate::kern::sysfs::attribute($file, $mode)),+]);
-            static PTRS: $crate::kern::sysfs::StaticCell<[*mut kernel::bindings::attribute; N + 1]> = {
+            static ATTRS: $crate::kern::kobject::StaticCell<[kernel::bindings::attribute; N]> =
+                $crate::kern::kobject::StaticCell([$($crate::kern::kobject::attribute($file, $mode)),+]);
+            static PTRS: $crate::kern::kobject::StaticCell<[*mut kernel::bindings::attribute; N + 1]> = {
                 let mut p = [core::ptr::null_mut(); N + 1];
                 let mut i = 0;
                 while i < N {
                     p[i] = core::ptr::addr_of!(ATTRS.0[i]).cast_mut();
                     i += 1;
                 }
-                $crate::kern::sysfs::StaticCell(p)
+                $crate::kern::kobject::StaticCell(p)
             };
-            static GROUP: $crate::kern::sysfs::StaticCell<kernel::bindings::attribute_group> =
-                $crate::kern::sysfs::StaticCell($crate::kern::sysfs::group(PTRS.0.as_ptr()));
-            static GROUPS: $crate::kern::sysfs::StaticCell<[*const kernel::bindings::attribute_group; 2]> =
-                $crate::kern::sysfs::StaticCell([core::ptr::addr_of!(GROUP.0), core::ptr::null()]);
-            $crate::kern::sysfs::AttrTable { attrs: &ATTRS.0, groups: GROUPS.0.as_ptr() }
+            static GROUP: $crate::kern::kobject::StaticCell<kernel::bindings::attribute_group> =
+                $crate::kern::kobject::StaticCell($crate::kern::kobject::group(PTRS.0.as_ptr()));
+            static GROUPS: $crate::kern::kobject::StaticCell<[*const kernel::bindings::attribute_group; 2]> =
+                $crate::kern::kobject::StaticCell([core::ptr::addr_of!(GROUP.0), core::ptr::null()]);
+            $crate::kern::kobject::AttrTable { attrs: &ATTRS.0, groups: GROUPS.0.as_ptr() }
         };
     };
 }
