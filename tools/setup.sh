@@ -15,6 +15,9 @@ APT_PACKAGES=(
 	"linux-source-$RH_KERNEL_SERIES"
 	# Test VM: QEMU, and what virtme-ng needs on the host (udev for its I/O-port scripts).
 	qemu-system-x86 busybox-static udev python3-venv
+	# The test command's lint checks: shellcheck on the shell scripts, and perl for the
+	# kernel's scripts/checkpatch.pl on the C shim (it needs more than perl-base).
+	shellcheck perl
 )
 
 step() { RH_STEP=$1; rh_log "setup: $1"; }
