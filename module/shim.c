@@ -183,6 +183,7 @@ unsigned long rhugetlbfs_memory_nodes(void)
 	/* MAX_NUMNODES <= BITS_PER_LONG is checked at build time below. */
 	return node_states[N_MEMORY].bits[0];
 }
+
 static_assert(MAX_NUMNODES <= BITS_PER_LONG);
 
 /* The node of the CPU we run on (faults take pages there first, as upstream's mempolicy). */
@@ -471,6 +472,7 @@ bool rhugetlbfs_private_still_mapped(struct vm_area_struct *vma)
 	struct mm_struct *mm = vma->vm_mm;
 	unsigned long first = vma->vm_pgoff, last = vma->vm_pgoff + vma_pages(vma);
 	struct vm_area_struct *v;
+
 	VMA_ITERATOR(vmi, mm, 0);
 
 	if (!atomic_read(&mm->mm_users))

@@ -46,7 +46,7 @@ rh_log "kernel[$flavour]: configuring (tinyconfig + ci/kernel/base.config + ci/k
 # Kconfig drops options whose dependencies are missing without a word; check every one.
 dropped=$(grep -hE '^CONFIG_[A-Z0-9_]+=' "$RH_ROOT/ci/kernel/base.config" "$RH_ROOT/ci/kernel/$flavour.config" |
 	while read -r line; do grep -qxF "$line" "$tmp/.config" || echo "$line"; done)
-[ -z "$dropped" ] || rh_die "kernel[$flavour]: Kconfig dropped these options (missing dependencies?): $(echo $dropped)"
+[ -z "$dropped" ] || rh_die "kernel[$flavour]: Kconfig dropped these options (missing dependencies?): ${dropped//$'\n'/ }"
 
 jobs=$(($(nproc) + 1))
 rh_log "kernel[$flavour]: building vmlinux bzImage modules with -j$jobs (about 7 minutes on 2 idle cores); log: $log"

@@ -15,9 +15,13 @@ APT_PACKAGES=(
 	"linux-source-$RH_KERNEL_SERIES"
 	# Test VM: QEMU, and what virtme-ng needs on the host (udev for its I/O-port scripts).
 	qemu-system-x86 busybox-static udev python3-venv
+	# The test command's lint checks: shellcheck on the shell scripts, and perl for the
+	# kernel's scripts/checkpatch.pl on the C shim (it needs more than perl-base).
+	shellcheck perl
 )
 
 step() { RH_STEP=$1; rh_log "setup: $1"; }
+# shellcheck disable=SC2154 # false positive: rc is assigned in the trap's string itself
 trap 'rc=$?; [ $rc -ne 0 ] && printf "\033[1;31m[rh] setup failed in step: %s (exit %s)\033[0m\n" "${RH_STEP:-?}" $rc >&2' EXIT
 
 step "permissions"
@@ -79,5 +83,5 @@ if ! "$RH_VENV/bin/vng" --version 2>/dev/null | grep -q "$RH_VNG_VERSION"; then
 fi
 
 touch "$RH_CACHE/.setup-done"
-RH_STEP=done
+RH_STEP="done"
 rh_log "setup complete: kernel $kv, rustc $rv, bindgen $RH_BINDGEN_VERSION, vng $("$RH_VENV/bin/vng" --version 2>&1 | tail -1)"

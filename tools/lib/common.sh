@@ -1,5 +1,7 @@
 # Shared settings and helpers for the rhugetlbfs tools. Sourced, never run.
 # shellcheck shell=bash
+# The settings below are for the scripts that source this file, so unused here:
+# shellcheck disable=SC2034
 
 RH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # Everything big (kernel trees, the virtme-ng venv, logs) lives outside the work tree so a

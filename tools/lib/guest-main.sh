@@ -4,6 +4,7 @@
 # kernel's hugetlbfs and rhugetlbfs in this same guest. TCG is slow, so sizes are modest.
 set -euo pipefail
 insmod "$RH_KO"
+# shellcheck disable=SC2154 # false positive: the trap's string assigns m itself (for m in)
 trap 'for m in /tmp/rh2m /tmp/rh1g; do umount "$m" 2>/dev/null || true; done; rmmod rhugetlbfs 2>/dev/null || true' EXIT
 echo "== module"
 grep '^rhugetlbfs ' /proc/modules
