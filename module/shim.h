@@ -74,7 +74,6 @@ size_t rhugetlbfs_iov_iter_count(const struct iov_iter *iter);
 
 /* Mappings and faults (kern/vma.rs). */
 struct vm_area_struct;
-struct vm_operations_struct;
 struct vm_fault;
 
 void rhugetlbfs_vma_update_flags(struct vm_area_struct *vma, unsigned long set,
