@@ -142,7 +142,8 @@ impl<V: VmOperations> VmOpsTable<V> {
         vmf: *mut bindings::vm_fault,
         order: c_uint,
     ) -> bindings::vm_fault_t {
-        // SAFETY: By the callback contract.
+        // SAFETY: The core calls this only for VMAs whose `vm_ops` is this table (so VMAs of
+        // `V`), with `vmf` the fault it is handling, under the mmap or VMA lock.
         let vmf = unsafe { VmFault::<V>::from_raw(vmf) };
         V::huge_fault(&vmf, order).0
     }
@@ -151,7 +152,8 @@ impl<V: VmOperations> VmOpsTable<V> {
     ///
     /// As [`Self::huge_fault`].
     unsafe extern "C" fn fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
-        // SAFETY: By the callback contract.
+        // SAFETY: The core calls this only for VMAs whose `vm_ops` is this table (so VMAs of
+        // `V`), with `vmf` the fault it is handling, under the mmap or VMA lock.
         let vmf = unsafe { VmFault::<V>::from_raw(vmf) };
         V::fault(&vmf).0
     }
@@ -192,7 +194,8 @@ impl<V: VmOperations> VmOpsTable<V> {
     ///
     /// MM callback contract: `vma` is a VMA of `V`, live for the call.
     unsafe extern "C" fn pagesize(vma: *mut bindings::vm_area_struct) -> c_ulong {
-        // SAFETY: By the callback contract.
+        // SAFETY: The core calls this only for VMAs whose `vm_ops` is this table, live and
+        // with their mm locked for the call (smaps and `__split_vma` hold the mmap lock).
         V::pagesize(unsafe { Vma::<V>::from_raw(vma) })
     }
 
@@ -200,7 +203,8 @@ impl<V: VmOperations> VmOpsTable<V> {
     ///
     /// As [`Self::pagesize`].
     unsafe extern "C" fn may_split(vma: *mut bindings::vm_area_struct, addr: c_ulong) -> c_int {
-        // SAFETY: By the callback contract.
+        // SAFETY: The core calls this only for VMAs whose `vm_ops` is this table, live and
+        // with their mm locked for the call (smaps and `__split_vma` hold the mmap lock).
         match V::may_split(unsafe { Vma::<V>::from_raw(vma) }, addr) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
@@ -213,7 +217,8 @@ impl<V: VmOperations> VmOpsTable<V> {
     /// `vm_private_data` is the original's, which keeps its own reference until its close,
     /// after this.
     unsafe extern "C" fn open(vma: *mut bindings::vm_area_struct) {
-        // SAFETY: By the callback contract.
+        // SAFETY: `vma_dup`/`__split_vma`/`dup_mmap` call `open` on the new copy of a VMA of
+        // this table, its mm write-locked: `VmaWrite::from_raw`'s requirements.
         let data = V::open(unsafe { VmaWrite::<V>::from_raw(vma) });
         // SAFETY: The copied pointer is not this VMA's to drop (see above): it is overwritten
         // with this VMA's own, taken back by `close`. Nobody else sees the new VMA yet.
@@ -226,15 +231,17 @@ impl<V: VmOperations> VmOpsTable<V> {
     ///
     /// MM callback contract: `vma` is a VMA of `V` going away, its mm locked.
     unsafe extern "C" fn close(vma: *mut bindings::vm_area_struct) {
-        // SAFETY: By the callback contract.
+        // SAFETY: `remove_vma` (and `mremap`'s undo) call `close` once on a VMA of this table
+        // that is going away, still live for the call.
         let ptr = unsafe { (*vma).vm_private_data };
         // SAFETY: A non-NULL `vm_private_data` of a VMA of `V` is its own (set by `set_ops` or
         // `open`), taken back only here, once.
         let Some(data) = (unsafe { V::PrivateData::try_from_foreign(ptr) }) else {
             return;
         };
-        // SAFETY: By the callback contract. The field still holds the (now owned) pointer
-        // during `V::close`: `Vma::private_still_mapped` compares it with the other VMAs'.
+        // SAFETY: As above, the VMA is live for the call and its mm locked. The field still
+        // holds the (now owned) pointer during `V::close`: `Vma::private_still_mapped`
+        // compares it with the other VMAs', never dereferencing it.
         V::close(unsafe { Vma::<V>::from_raw(vma) }, data);
         // SAFETY: The VMA is ours until close returns.
         unsafe { (*vma).vm_private_data = ptr::null_mut() };
@@ -249,13 +256,9 @@ impl<V: VmOperations> VmOpsTable<V> {
         end: c_ulong,
         newflags: c_ulong,
     ) -> c_int {
-        // SAFETY: By the callback contract.
-        match V::mprotect(
-            unsafe { VmaWrite::<V>::from_raw(vma) },
-            start,
-            end,
-            newflags as u64,
-        ) {
+        // SAFETY: `mprotect_fixup` calls this on a VMA of this table with the mm write-locked.
+        let vma = unsafe { VmaWrite::<V>::from_raw(vma) };
+        match V::mprotect(vma, start, end, newflags as u64) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }

@@ -577,7 +577,8 @@ impl<T: FileSystem> Tables<T> {
         dentry: *mut bindings::dentry,
         attr: *mut bindings::iattr,
     ) -> c_int {
-        // SAFETY: By the callback contract.
+        // SAFETY: `notify_change` passes its idmap, a positive dentry and the attributes, all
+        // valid for the call.
         let ret = unsafe { bindings::setattr_prepare(idmap, dentry, attr) };
         if ret != 0 {
             return ret;
@@ -593,7 +594,7 @@ impl<T: FileSystem> Tables<T> {
         if let Err(e) = T::setattr(&inode, iattr) {
             return e.to_errno();
         }
-        // SAFETY: By the callback contract.
+        // SAFETY: As for `setattr_prepare`; the VFS holds the inode lock `setattr_copy` needs.
         unsafe { bindings::setattr_copy(idmap, (*dentry).d_inode, attr) };
         0
     }
@@ -645,7 +646,9 @@ impl<T: FileSystem> Tables<T> {
         file: *mut bindings::file,
         vma: *mut bindings::vm_area_struct,
     ) -> c_int {
-        // SAFETY: By the callback contract.
+        // SAFETY: `mmap_region` calls us with an open file of ours (its `f_op` is this table)
+        // and the new VMA, not yet in the mm's tree, the mm write-locked: what both views
+        // require.
         let (file, vma) = unsafe { (File::<T>::from_raw(file), VmaNew::from_raw(vma)) };
         match T::mmap(file, vma) {
             Ok(()) => 0,
