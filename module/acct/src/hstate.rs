@@ -71,7 +71,7 @@
 //! # Example: a `nr_hugepages` write
 //!
 //! ```
-//! use rhugetlbfs_core::hstate::{Hstate, NodeMask, ResizeStep, ResizeTarget};
+//! use rhugetlbfs_acct::hstate::{Hstate, NodeMask, ResizeStep, ResizeTarget};
 //!
 //! let mut h = Hstate::new(9, 10, 0)?; // 2 MiB pages, MAX_PAGE_ORDER 10, first node 0.
 //! let nodes = NodeMask::first_n(2)?; // node_states[N_MEMORY].
@@ -91,7 +91,7 @@
 //! }
 //! // Drop hugetlb_lock, free the collected pages, drop resize_lock.
 //! assert_eq!(h.node_counters(0).nr_huge_pages + h.node_counters(1).nr_huge_pages, 3);
-//! # Ok::<(), rhugetlbfs_core::hstate::HstateError>(())
+//! # Ok::<(), rhugetlbfs_acct::hstate::HstateError>(())
 //! ```
 
 use core::fmt;

@@ -43,7 +43,7 @@
 //! for the abort).
 //!
 //! ```
-//! use rhugetlbfs_core::region::{FixedStore, ResvMap};
+//! use rhugetlbfs_acct::region::{FixedStore, ResvMap};
 //!
 //! let mut map = ResvMap::new(FixedStore::<8>::new());
 //! // mmap of pages [0, 4): how many need a reservation?
@@ -57,7 +57,7 @@
 //! // Hole punch of page 1: one reservation to give back.
 //! assert_eq!(map.region_del(1, 2)?, 1);
 //! assert_eq!(map.region_count(0, 6), 3);
-//! # Ok::<(), rhugetlbfs_core::region::RegionError>(())
+//! # Ok::<(), rhugetlbfs_acct::region::RegionError>(())
 //! ```
 //!
 //! # Splitting on delete

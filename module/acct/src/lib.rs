@@ -7,7 +7,7 @@
 //!
 //! * on the host, as this library, for unit and property tests (`cargo test`);
 //! * inside the kernel module, where the module's crate root includes each file with
-//!   `#[path = "core/src/<file>.rs"] pub mod <file>;` under a parent module. That build
+//!   `#[path = "acct/src/<file>.rs"] pub mod <file>;` under a parent module. That build
 //!   ignores this `lib.rs`, so every module file is self-contained: it uses only `core`, and
 //!   reaches its siblings as `super::<sibling>`.
 //!
