@@ -4,9 +4,12 @@
 //!
 //! These files have no kernel dependency and are also built on the host as the
 //! `rhugetlbfs-acct` crate, where `cargo test` runs their unit and property tests. Siblings
-//! refer to each other through `super::`, so they work under this parent module too. Not
-//! every item is used by the module yet (the host tests use them all).
-#![allow(dead_code, unreachable_pub)]
+//! refer to each other through `super::`, so they work under this parent module too. Items
+//! only the host uses are `#[cfg(not(MODULE))]` and left out of this build (see the crate
+//! docs in `acct/src/lib.rs`); everything else here is used by the module.
+
+// The items are `pub` for the host crate's users; here the whole tree is crate-private.
+#![allow(unreachable_pub)]
 
 #[path = "acct/src/gigantic.rs"]
 pub(crate) mod gigantic;

@@ -66,7 +66,9 @@
 //! Free surplus pages that no reservation needs can be left behind, as upstream (surplus is a
 //! per-node count, not a page flag, so a fault may consume a reservation with a persistent
 //! page while the surplus page that backed it stays free). Faults reuse them and they drain
-//! when freed; [`Hstate::drain_free_huge_page`] empties the pool at module unload.
+//! when freed. At module unload the kernel glue frees its pages without counting them out;
+//! the model tests empty the counters with [`Hstate::drain_free_huge_page`] to show that
+//! nothing is left behind.
 //!
 //! # Example: a `nr_hugepages` write
 //!
@@ -184,6 +186,7 @@ impl NodeMask {
     }
 
     /// Returns the bit representation.
+    #[cfg(not(MODULE))]
     pub const fn bits(self) -> u64 {
         self.bits
     }
@@ -196,6 +199,7 @@ impl NodeMask {
     }
 
     /// Returns the mask of nodes `0..nr_nodes`.
+    #[cfg(not(MODULE))]
     pub fn first_n(nr_nodes: usize) -> Result<Self, HstateError> {
         if nr_nodes > MAX_NUMNODES {
             return Err(HstateError::InvalidNode(nr_nodes));
@@ -246,6 +250,7 @@ impl NodeMask {
     }
 
     /// Returns the intersection of two masks.
+    #[cfg(not(MODULE))]
     pub fn and(self, other: NodeMask) -> NodeMask {
         NodeMask {
             bits: self.bits & other.bits,
@@ -378,31 +383,37 @@ pub struct ResizePlan {
 impl ResizePlan {
     /// Returns the target persistent pool size in global terms (after the per-node
     /// adjustment, saturated at `u64::MAX` as upstream saturates at `ULONG_MAX`).
+    #[cfg(not(MODULE))]
     pub fn count(&self) -> u64 {
         self.count
     }
 
     /// Returns the nodes this resize allocates on and frees from.
+    #[cfg(not(MODULE))]
     pub fn nodes(&self) -> NodeMask {
         self.nodes
     }
 
     /// Returns how many fresh pages this resize added to the pool so far.
+    #[cfg(not(MODULE))]
     pub fn allocated(&self) -> u64 {
         self.allocated
     }
 
     /// Returns how many free pages this resize removed from the pool so far.
+    #[cfg(not(MODULE))]
     pub fn freed(&self) -> u64 {
         self.freed
     }
 
     /// Returns whether the plan has finished.
+    #[cfg(not(MODULE))]
     pub fn is_done(&self) -> bool {
         self.phase == ResizePhase::Done
     }
 
     /// Returns whether the plan stopped early because the caller saw a pending signal.
+    #[cfg(not(MODULE))]
     pub fn was_interrupted(&self) -> bool {
         self.interrupted
     }
@@ -458,16 +469,6 @@ impl Gather {
         }
     }
 
-    /// Returns the size of the reservation being made.
-    pub fn delta(&self) -> u64 {
-        self.delta
-    }
-
-    /// Returns how many surplus pages are in flight (allocated, counted, not yet enqueued).
-    pub fn allocated(&self) -> u64 {
-        self.allocated
-    }
-
     /// Records that a surplus allocation failed; the next step then gives up.
     pub fn note_alloc_failure(&mut self) {
         self.alloc_failed = true;
@@ -512,12 +513,14 @@ pub struct ReturnSurplus {
 
 impl ReturnSurplus {
     /// Returns how many more surplus pages may still be freed.
+    #[cfg(not(MODULE))]
     pub fn remaining(&self) -> u64 {
         self.remaining
     }
 }
 
 /// A violated invariant, reported by [`Hstate::check_invariants`].
+#[cfg(not(MODULE))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InvariantViolation {
     /// `free_huge_pages > nr_huge_pages`.
@@ -544,6 +547,7 @@ enum SurplusDelta {
 /// The counters and decisions of one huge page size (upstream `struct hstate`).
 #[derive(Clone, Debug)]
 pub struct Hstate {
+    #[cfg(not(MODULE))]
     order: u32,
     gigantic: bool,
     next_nid_to_alloc: usize,
@@ -611,6 +615,7 @@ impl Hstate {
         }
         check_nid(first_memory_node)?;
         Ok(Self {
+            #[cfg(not(MODULE))]
             order,
             gigantic: order > max_page_order,
             next_nid_to_alloc: first_memory_node,
@@ -627,22 +632,20 @@ impl Hstate {
         })
     }
 
-    /// Returns the page order (upstream `huge_page_order`).
-    pub fn order(&self) -> u32 {
-        self.order
-    }
-
     /// Returns the number of base pages per huge page (upstream `pages_per_huge_page`).
+    #[cfg(not(MODULE))]
     pub fn pages_per_huge_page(&self) -> u64 {
         1u64 << self.order.min(MAX_HSTATE_ORDER)
     }
 
     /// Returns the huge page shift for a base page shift (upstream `huge_page_shift`).
+    #[cfg(not(MODULE))]
     pub fn huge_page_shift(&self, page_shift: u32) -> u32 {
         self.order.saturating_add(page_shift)
     }
 
     /// Returns whether this size is gigantic (upstream `hstate_is_gigantic`).
+    #[cfg(not(MODULE))]
     pub fn hstate_is_gigantic(&self) -> bool {
         self.gigantic
     }
@@ -669,13 +672,9 @@ impl Hstate {
     }
 
     /// Returns `nr_huge_pages`.
+    #[cfg(not(MODULE))]
     pub fn nr_huge_pages(&self) -> u64 {
         self.nr_huge_pages
-    }
-
-    /// Returns `free_huge_pages`.
-    pub fn free_huge_pages(&self) -> u64 {
-        self.free_huge_pages
     }
 
     /// Returns `resv_huge_pages`.
@@ -684,13 +683,9 @@ impl Hstate {
     }
 
     /// Returns `surplus_huge_pages`.
+    #[cfg(not(MODULE))]
     pub fn surplus_huge_pages(&self) -> u64 {
         self.surplus_huge_pages
-    }
-
-    /// Returns `nr_overcommit_huge_pages`.
-    pub fn nr_overcommit_huge_pages(&self) -> u64 {
-        self.nr_overcommit_huge_pages
     }
 
     /// Returns `max_huge_pages`, the base of `size=N%` mount options.
@@ -698,12 +693,8 @@ impl Hstate {
         self.max_huge_pages
     }
 
-    /// Returns `next_nid_to_alloc`.
-    pub fn next_nid_to_alloc(&self) -> usize {
-        self.next_nid_to_alloc
-    }
-
     /// Returns `next_nid_to_free`.
+    #[cfg(not(MODULE))]
     pub fn next_nid_to_free(&self) -> usize {
         self.next_nid_to_free
     }
@@ -719,6 +710,7 @@ impl Hstate {
     }
 
     /// Returns the free pages on the nodes of `mask` (upstream `allowed_mems_nr`).
+    #[cfg(not(MODULE))]
     pub fn allowed_mems_nr(&self, mask: NodeMask) -> u64 {
         mask.iter().fold(0u64, |acc, nid| {
             acc.saturating_add(node_get(&self.free_huge_pages_node, nid))
@@ -738,6 +730,7 @@ impl Hstate {
     }
 
     /// Checks the invariants listed in the [module documentation](self).
+    #[cfg(not(MODULE))]
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
         if self.free_huge_pages > self.nr_huge_pages {
             return Err(InvariantViolation::FreeAboveNr);
@@ -809,6 +802,7 @@ impl Hstate {
     /// With `use_reserve` (the caller's `vma_has_reserves()` said so) the page consumes a
     /// reservation: `resv_huge_pages` drops and the caller must mark the page
     /// `restore_reserve`. Without it, the page must come from the unreserved free pages.
+    #[cfg(not(MODULE))]
     pub fn dequeue_huge_page_node_exact(
         &mut self,
         nid: usize,
@@ -1041,9 +1035,11 @@ impl Hstate {
     /// `nodes` chosen round-robin, and returns that node; `None` once every free page is
     /// needed or gone.
     ///
-    /// For pool teardown (module unload): with nothing mapped and no reservation left, calling
-    /// this until it returns `None` empties the pool, including free surplus pages that a
-    /// resize would leave alone (upstream leaves them too; they drain as faults reuse them).
+    /// For a teardown that counts every page out (the model tests'; the module frees its pages
+    /// at unload without asking): with nothing mapped and no reservation left, calling this
+    /// until it returns `None` empties the pool, including free surplus pages that a resize
+    /// would leave alone (upstream leaves them too; they drain as faults reuse them).
+    #[cfg(not(MODULE))]
     pub fn drain_free_huge_page(&mut self, nodes: NodeMask) -> Option<usize> {
         if self.free_huge_pages <= self.resv_huge_pages {
             return None;

@@ -11,6 +11,12 @@
 //!   ignores this `lib.rs`, so every module file is self-contained: it uses only `core`, and
 //!   reaches its siblings as `super::<sibling>`.
 //!
+//! Items only host code uses (the unit, property and model tests, and API the module has no
+//! use for) are marked `#[cfg(not(MODULE))]`. Kbuild compiles module objects with
+//! `--cfg MODULE`, so they are not compiled into rhugetlbfs.ko, and the module build's
+//! dead-code lint sees everything that is: an item the module stops using shows up there as a
+//! warning, and a module-side use of a host-only item fails to compile.
+//!
 //! Nothing here allocates, sleeps, locks or touches a page. The kernel glue owns the pages, the
 //! locks and the allocators; it asks this code what to do and reports back what happened.
 //!

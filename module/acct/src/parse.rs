@@ -408,11 +408,13 @@ pub fn parse_mount_param<'a>(
 
 /// Iterator over the `key[=value]` items of a comma-separated option string; see
 /// [`split_options`].
+#[cfg(not(MODULE))]
 #[derive(Clone, Debug)]
 pub struct OptionTokens<'a> {
     rest: Option<&'a [u8]>,
 }
 
+#[cfg(not(MODULE))]
 impl<'a> Iterator for OptionTokens<'a> {
     type Item = (&'a [u8], Option<&'a [u8]>);
 
@@ -439,6 +441,7 @@ impl<'a> Iterator for OptionTokens<'a> {
 /// `(key, value)` pairs, splitting each item at its first `=`, as the VFS's
 /// `vfs_parse_monolithic_sep` does; empty items are skipped. An item starting with `=`
 /// yields an empty key (which [`parse_mount_param`] rejects; the VFS skips it).
+#[cfg(not(MODULE))]
 pub fn split_options(s: &[u8]) -> OptionTokens<'_> {
     OptionTokens { rest: Some(s) }
 }
@@ -528,6 +531,7 @@ impl MountOptions {
     }
 
     /// Parses a whole comma-separated option string; on error nothing is recorded.
+    #[cfg(not(MODULE))]
     pub fn parse_monolithic<'a>(
         &mut self,
         options: &'a [u8],

@@ -12,10 +12,10 @@
 //! # Storage without an allocator
 //!
 //! The map keeps its regions sorted in the first `nr_regions` slots of a [`RegionStore`], a
-//! growable array the caller provides: a `KVec<FileRegion>` in the kernel, a `Vec` in host
-//! tests, or the fixed-size [`FixedStore`]. A store only hands out its slots and grows; it
-//! never shrinks and never needs to drop or move entries itself, so a `KVec` implementation
-//! is four lines of safe code (`as_slice`, `as_mut_slice`, `extend_with`).
+//! growable array the caller provides: a `KVec<FileRegion>` in the kernel, a `Vec` or the
+//! fixed-size [`FixedStore`] (host only) in tests. A store only hands out its slots and
+//! grows; it never shrinks and never needs to drop or move entries itself, so a `KVec`
+//! implementation is four lines of safe code (`as_slice`, `as_mut_slice`, `extend_with`).
 //!
 //! Regions are kept coalesced: sorted, non-empty, disjoint and never adjacent. Adding a range
 //! therefore replaces all the regions it touches with one region, so any `region_add` needs at
@@ -77,7 +77,9 @@
 //! and the caller then retries as upstream does after dropping its lock: on
 //! `NoMem { needed_slots }`, unlock, build a new store with at least `needed_slots` slots, lock,
 //! hand it over with [`ResvMap::replace_store`] (which moves the regions and gives back the
-//! store not kept, to be freed after unlocking), and repeat the call.
+//! store not kept, to be freed after unlocking), and repeat the call. The module's maps sit
+//! under a mutex and grow with `GFP_KERNEL`, so `replace_store` is host only: the tests keep
+//! the pattern working for a caller that needs it.
 
 use core::fmt;
 
@@ -100,6 +102,7 @@ impl FileRegion {
     }
 
     /// Returns whether the region holds no page.
+    #[cfg(not(MODULE))]
     pub fn is_empty(&self) -> bool {
         self.to <= self.from
     }
@@ -127,11 +130,13 @@ pub trait RegionStore {
 }
 
 /// A [`RegionStore`] of `N` slots that cannot grow; needs no allocator.
+#[cfg(not(MODULE))]
 #[derive(Clone, Debug)]
 pub struct FixedStore<const N: usize> {
     slots: [FileRegion; N],
 }
 
+#[cfg(not(MODULE))]
 impl<const N: usize> FixedStore<N> {
     /// Creates a store of `N` empty slots.
     pub const fn new() -> Self {
@@ -141,12 +146,14 @@ impl<const N: usize> FixedStore<N> {
     }
 }
 
+#[cfg(not(MODULE))]
 impl<const N: usize> Default for FixedStore<N> {
     fn default() -> Self {
         Self::new()
     }
 }
 
+#[cfg(not(MODULE))]
 impl<const N: usize> RegionStore for FixedStore<N> {
     fn slots(&self) -> &[FileRegion] {
         &self.slots
@@ -231,17 +238,20 @@ impl<S: RegionStore> ResvMap<S> {
     }
 
     /// Returns the number of regions.
+    #[cfg(not(MODULE))]
     pub fn nr_regions(&self) -> usize {
         self.nr_regions
     }
 
     /// Returns the number of `region_chg` calls not yet followed by `region_add` or
     /// `region_abort` (upstream `adds_in_progress`).
+    #[cfg(not(MODULE))]
     pub fn adds_in_progress(&self) -> usize {
         self.adds_in_progress
     }
 
     /// Returns the slots neither holding a region nor set aside for an add in progress.
+    #[cfg(not(MODULE))]
     pub fn spare_slots(&self) -> usize {
         self.store
             .slots()
@@ -251,11 +261,13 @@ impl<S: RegionStore> ResvMap<S> {
     }
 
     /// Returns the store.
+    #[cfg(not(MODULE))]
     pub fn store(&self) -> &S {
         &self.store
     }
 
     /// Returns the total number of pages in the map.
+    #[cfg(not(MODULE))]
     pub fn total_pages(&self) -> u64 {
         self.regions()
             .iter()
@@ -263,6 +275,7 @@ impl<S: RegionStore> ResvMap<S> {
     }
 
     /// Gives up the store (upstream `resv_map_release` frees the entries with the map).
+    #[cfg(not(MODULE))]
     pub fn into_store(self) -> S {
         self.store
     }
@@ -270,6 +283,7 @@ impl<S: RegionStore> ResvMap<S> {
     /// Moves the regions into `new` if it has at least the slots the map uses now plus
     /// one spare, and returns the store not kept: `Ok(old)` when `new` was taken, `Err(new)`
     /// when it was too small. Both are to be freed after dropping the lock.
+    #[cfg(not(MODULE))]
     pub fn replace_store(&mut self, mut new: S) -> Result<S, S> {
         let used = self.used_slots();
         let Some(needed) = used.checked_add(1) else {
@@ -494,6 +508,7 @@ impl<S: RegionStore> ResvMap<S> {
 
     /// Checks that the regions are sorted, non-empty, disjoint and not adjacent, and that the
     /// store holds the slots set aside.
+    #[cfg(not(MODULE))]
     pub fn check_invariants(&self) -> Result<(), RegionError> {
         self.check_store()?;
         let regions = self.regions();
