@@ -13,7 +13,7 @@
 
 #[path = "acct/src/gigantic.rs"]
 pub(crate) mod gigantic;
-#[path = "acct/src/hstate.rs"]
+#[path = "acct/src/hstate/mod.rs"]
 pub(crate) mod hstate;
 #[path = "acct/src/parse.rs"]
 pub(crate) mod parse;
