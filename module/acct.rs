@@ -15,7 +15,7 @@
 pub(crate) mod gigantic;
 #[path = "acct/src/hstate/mod.rs"]
 pub(crate) mod hstate;
-#[path = "acct/src/parse.rs"]
+#[path = "acct/src/parse/mod.rs"]
 pub(crate) mod parse;
 #[path = "acct/src/region.rs"]
 pub(crate) mod region;
