@@ -17,7 +17,7 @@ pub(crate) mod gigantic;
 pub(crate) mod hstate;
 #[path = "acct/src/parse/mod.rs"]
 pub(crate) mod parse;
-#[path = "acct/src/region.rs"]
+#[path = "acct/src/region/mod.rs"]
 pub(crate) mod region;
 #[path = "acct/src/stats.rs"]
 pub(crate) mod stats;
