@@ -1,22 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The accounting core, compiled into the module from `module/core/src`.
+//! The accounting core, compiled into the module from `module/acct/src`.
 //!
 //! These files have no kernel dependency and are also built on the host as the
-//! `rhugetlbfs-core` crate, where `cargo test` runs their unit and property tests. Siblings
-//! refer to each other through `super::`, so they work under this parent module too. Not
-//! every item is used by the module yet (the host tests use them all).
-#![allow(dead_code, unreachable_pub)]
+//! `rhugetlbfs-acct` crate, where `cargo test` runs their unit and property tests. Siblings
+//! refer to each other through `super::`, so they work under this parent module too. Items
+//! only the host uses are `#[cfg(not(MODULE))]` and left out of this build (see the crate
+//! docs in `acct/src/lib.rs`); everything else here is used by the module.
 
-#[path = "core/src/gigantic.rs"]
+// The items are `pub` for the host crate's users; here the whole tree is crate-private.
+#![allow(unreachable_pub)]
+
+#[path = "acct/src/gigantic.rs"]
 pub(crate) mod gigantic;
-#[path = "core/src/hstate.rs"]
+#[path = "acct/src/hstate/mod.rs"]
 pub(crate) mod hstate;
-#[path = "core/src/parse.rs"]
+#[path = "acct/src/parse/mod.rs"]
 pub(crate) mod parse;
-#[path = "core/src/region.rs"]
+#[path = "acct/src/region/mod.rs"]
 pub(crate) mod region;
-#[path = "core/src/stats.rs"]
+#[path = "acct/src/stats.rs"]
 pub(crate) mod stats;
-#[path = "core/src/subpool.rs"]
+#[path = "acct/src/subpool.rs"]
 pub(crate) mod subpool;

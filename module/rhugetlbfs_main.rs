@@ -6,7 +6,7 @@
 //!
 //! - [`acct`]: the accounting core (pool counters, reservation regions, subpool quotas,
 //!   1 GiB candidate search, input parsing). Plain Rust with no kernel dependency; the same
-//!   files are unit- and property-tested on the host (`module/core`).
+//!   files are unit- and property-tested on the host (`module/acct`, crate `rhugetlbfs-acct`).
 //! - [`kern`]: the only place that touches `bindings::` and C structs: small safe wrappers
 //!   with `# Invariants` docs.
 //! - [`pool`] holds the per-size pools (upstream `struct hstate` and its free lists).

@@ -19,7 +19,7 @@ mkdir -p "$stage"
 rsync -a --delete \
 	--exclude='*.o' --exclude='*.ko' --exclude='*.mod' --exclude='*.mod.c' --exclude='.*.cmd' \
 	--exclude='*.rmeta' --exclude='*.d' --exclude='modules.order' --exclude='Module.symvers' \
-	--exclude='/module/core/target' \
+	--exclude='/module/acct/target' \
 	--include='/Kbuild' --include='/module/***' --exclude='*' \
 	"$RH_ROOT/" "$stage/"
 

@@ -4,7 +4,7 @@
 //! reservation balance (`G == U + rsv_hpages`), and fail exactly when the maximum says so.
 
 use proptest::prelude::*;
-use rhugetlbfs_core::subpool::{Subpool, SubpoolError};
+use rhugetlbfs_acct::subpool::{Subpool, SubpoolError};
 
 #[derive(Clone, Debug)]
 enum Op {

@@ -4,7 +4,7 @@
 //! written with `std`, and no panic on arbitrary bytes.
 
 use proptest::prelude::*;
-use rhugetlbfs_core::parse::{
+use rhugetlbfs_acct::parse::{
     kstrtoul, memparse, parse_mount_param, parse_size_opt, split_options, MountOptions, SizeOpt,
 };
 

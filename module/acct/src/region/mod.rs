@@ -12,10 +12,10 @@
 //! # Storage without an allocator
 //!
 //! The map keeps its regions sorted in the first `nr_regions` slots of a [`RegionStore`], a
-//! growable array the caller provides: a `KVec<FileRegion>` in the kernel, a `Vec` in host
-//! tests, or the fixed-size [`FixedStore`]. A store only hands out its slots and grows; it
-//! never shrinks and never needs to drop or move entries itself, so a `KVec` implementation
-//! is four lines of safe code (`as_slice`, `as_mut_slice`, `extend_with`).
+//! growable array the caller provides: a `KVec<FileRegion>` in the kernel, a `Vec` or the
+//! fixed-size [`FixedStore`] (host only) in tests. A store only hands out its slots and
+//! grows; it never shrinks and never needs to drop or move entries itself, so a `KVec`
+//! implementation is four lines of safe code (`as_slice`, `as_mut_slice`, `extend_with`).
 //!
 //! Regions are kept coalesced: sorted, non-empty, disjoint and never adjacent. Adding a range
 //! therefore replaces all the regions it touches with one region, so any `region_add` needs at
@@ -43,7 +43,7 @@
 //! for the abort).
 //!
 //! ```
-//! use rhugetlbfs_core::region::{FixedStore, ResvMap};
+//! use rhugetlbfs_acct::region::{FixedStore, ResvMap};
 //!
 //! let mut map = ResvMap::new(FixedStore::<8>::new());
 //! // mmap of pages [0, 4): how many need a reservation?
@@ -57,7 +57,7 @@
 //! // Hole punch of page 1: one reservation to give back.
 //! assert_eq!(map.region_del(1, 2)?, 1);
 //! assert_eq!(map.region_count(0, 6), 3);
-//! # Ok::<(), rhugetlbfs_core::region::RegionError>(())
+//! # Ok::<(), rhugetlbfs_acct::region::RegionError>(())
 //! ```
 //!
 //! # Splitting on delete
@@ -77,7 +77,23 @@
 //! and the caller then retries as upstream does after dropping its lock: on
 //! `NoMem { needed_slots }`, unlock, build a new store with at least `needed_slots` slots, lock,
 //! hand it over with [`ResvMap::replace_store`] (which moves the regions and gives back the
-//! store not kept, to be freed after unlocking), and repeat the call.
+//! store not kept, to be freed after unlocking), and repeat the call. The module's maps sit
+//! under a mutex and grow with `GFP_KERNEL`, so `replace_store` is host only: the tests keep
+//! the pattern working for a caller that needs it.
+//!
+//! # Layout
+//!
+//! This file holds the map and the region algorithm (`region_chg`, `region_add`,
+//! `region_abort`, `region_del`, `region_count`); `store` holds the storage side: the
+//! [`RegionStore`] trait, [`FixedStore`], and the map's slot bookkeeping (spare slots,
+//! growing, [`ResvMap::replace_store`]).
+
+mod store;
+
+pub use store::{RegionStore, StoreAllocError};
+
+#[cfg(not(MODULE))]
+pub use store::FixedStore;
 
 use core::fmt;
 
@@ -100,68 +116,9 @@ impl FileRegion {
     }
 
     /// Returns whether the region holds no page.
+    #[cfg(not(MODULE))]
     pub fn is_empty(&self) -> bool {
         self.to <= self.from
-    }
-}
-
-/// The allocation of a [`RegionStore`] failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StoreAllocError;
-
-/// Growable slot array that holds a [`ResvMap`]'s regions; implemented by the caller.
-///
-/// The map uses a prefix of the slots for its regions and treats the rest as spare; it never
-/// asks the store to shrink.
-pub trait RegionStore {
-    /// Returns all slots. The length must not change except through `try_grow`.
-    fn slots(&self) -> &[FileRegion];
-
-    /// Returns all slots, mutably.
-    fn slots_mut(&mut self) -> &mut [FileRegion];
-
-    /// Grows the store to at least `min_slots` slots, keeping the contents of the existing
-    /// ones (new slots may hold anything). May allocate; must not panic. Returns an error,
-    /// with the store unchanged, if it cannot grow.
-    fn try_grow(&mut self, min_slots: usize) -> Result<(), StoreAllocError>;
-}
-
-/// A [`RegionStore`] of `N` slots that cannot grow; needs no allocator.
-#[derive(Clone, Debug)]
-pub struct FixedStore<const N: usize> {
-    slots: [FileRegion; N],
-}
-
-impl<const N: usize> FixedStore<N> {
-    /// Creates a store of `N` empty slots.
-    pub const fn new() -> Self {
-        Self {
-            slots: [FileRegion::EMPTY; N],
-        }
-    }
-}
-
-impl<const N: usize> Default for FixedStore<N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<const N: usize> RegionStore for FixedStore<N> {
-    fn slots(&self) -> &[FileRegion] {
-        &self.slots
-    }
-
-    fn slots_mut(&mut self) -> &mut [FileRegion] {
-        &mut self.slots
-    }
-
-    fn try_grow(&mut self, min_slots: usize) -> Result<(), StoreAllocError> {
-        if min_slots <= N {
-            Ok(())
-        } else {
-            Err(StoreAllocError)
-        }
     }
 }
 
@@ -231,94 +188,24 @@ impl<S: RegionStore> ResvMap<S> {
     }
 
     /// Returns the number of regions.
+    #[cfg(not(MODULE))]
     pub fn nr_regions(&self) -> usize {
         self.nr_regions
     }
 
     /// Returns the number of `region_chg` calls not yet followed by `region_add` or
     /// `region_abort` (upstream `adds_in_progress`).
+    #[cfg(not(MODULE))]
     pub fn adds_in_progress(&self) -> usize {
         self.adds_in_progress
     }
 
-    /// Returns the slots neither holding a region nor set aside for an add in progress.
-    pub fn spare_slots(&self) -> usize {
-        self.store
-            .slots()
-            .len()
-            .saturating_sub(self.nr_regions)
-            .saturating_sub(self.adds_in_progress)
-    }
-
-    /// Returns the store.
-    pub fn store(&self) -> &S {
-        &self.store
-    }
-
     /// Returns the total number of pages in the map.
+    #[cfg(not(MODULE))]
     pub fn total_pages(&self) -> u64 {
         self.regions()
             .iter()
             .fold(0u64, |acc, rg| acc.saturating_add(rg.len()))
-    }
-
-    /// Gives up the store (upstream `resv_map_release` frees the entries with the map).
-    pub fn into_store(self) -> S {
-        self.store
-    }
-
-    /// Moves the regions into `new` if it has at least the slots the map uses now plus
-    /// one spare, and returns the store not kept: `Ok(old)` when `new` was taken, `Err(new)`
-    /// when it was too small. Both are to be freed after dropping the lock.
-    pub fn replace_store(&mut self, mut new: S) -> Result<S, S> {
-        let used = self.used_slots();
-        let Some(needed) = used.checked_add(1) else {
-            return Err(new);
-        };
-        if new.slots().len() < needed {
-            return Err(new);
-        }
-        let copied = match (
-            new.slots_mut().get_mut(..self.nr_regions),
-            self.store.slots().get(..self.nr_regions),
-        ) {
-            (Some(dst), Some(src)) => {
-                dst.copy_from_slice(src);
-                true
-            }
-            _ => false,
-        };
-        if !copied {
-            return Err(new);
-        }
-        Ok(core::mem::replace(&mut self.store, new))
-    }
-
-    /// Returns the number of slots in use or set aside.
-    fn used_slots(&self) -> usize {
-        self.nr_regions.saturating_add(self.adds_in_progress)
-    }
-
-    fn check_store(&self) -> Result<(), RegionError> {
-        if self.store.slots().len() < self.used_slots() {
-            Err(RegionError::StoreShrunk)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Makes the store hold at least `needed` slots, growing it if it must.
-    fn ensure_slots(&mut self, needed: usize) -> Result<(), RegionError> {
-        if self.store.slots().len() >= needed {
-            return Ok(());
-        }
-        let grown = self.store.try_grow(needed);
-        if grown.is_err() || self.store.slots().len() < needed {
-            return Err(RegionError::NoMem {
-                needed_slots: needed,
-            });
-        }
-        Ok(())
     }
 
     /// Returns the index of the first region ending at or after `pos` (`to >= pos`).
@@ -494,6 +381,7 @@ impl<S: RegionStore> ResvMap<S> {
 
     /// Checks that the regions are sorted, non-empty, disjoint and not adjacent, and that the
     /// store holds the slots set aside.
+    #[cfg(not(MODULE))]
     pub fn check_invariants(&self) -> Result<(), RegionError> {
         self.check_store()?;
         let regions = self.regions();
@@ -570,17 +458,18 @@ impl<S: RegionStore> ResvMap<S> {
     }
 }
 
+/// Helpers shared by the unit tests of both parts.
 #[cfg(test)]
-mod tests {
+mod test_util {
     use super::*;
     use std::vec::Vec;
 
     /// A `Vec`-backed store that can be told to refuse growing.
     #[derive(Debug, Default)]
-    struct VecStore {
-        slots: Vec<FileRegion>,
-        refuse: bool,
-        grows: usize,
+    pub(super) struct VecStore {
+        pub(super) slots: Vec<FileRegion>,
+        pub(super) refuse: bool,
+        pub(super) grows: usize,
     }
 
     impl RegionStore for VecStore {
@@ -603,17 +492,23 @@ mod tests {
         }
     }
 
-    fn rg(from: u64, to: u64) -> FileRegion {
+    pub(super) fn rg(from: u64, to: u64) -> FileRegion {
         FileRegion { from, to }
     }
 
-    fn add(map: &mut ResvMap<impl RegionStore>, f: u64, t: u64) -> u64 {
+    pub(super) fn add(map: &mut ResvMap<impl RegionStore>, f: u64, t: u64) -> u64 {
         let chg = map.region_chg(f, t).unwrap();
         let added = map.region_add(f, t).unwrap();
         assert_eq!(chg, added);
         map.check_invariants().unwrap();
         added
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_util::*;
+    use super::*;
 
     #[test]
     fn chg_add_coalesce() {
@@ -720,38 +615,6 @@ mod tests {
     }
 
     #[test]
-    fn replace_store_retry_pattern() {
-        let mut map = ResvMap::new(VecStore {
-            refuse: true,
-            ..Default::default()
-        });
-        let Err(RegionError::NoMem { needed_slots }) = map.region_chg(0, 4) else {
-            panic!()
-        };
-        // "Drop the lock", build a bigger store, "retake the lock", swap, retry.
-        let too_small = VecStore::default();
-        let too_small = map.replace_store(too_small).unwrap_err();
-        assert!(too_small.slots.is_empty());
-        let new = VecStore {
-            slots: std::vec![FileRegion::EMPTY; needed_slots],
-            refuse: true,
-            grows: 0,
-        };
-        let old = map.replace_store(new).unwrap();
-        assert!(old.slots.is_empty());
-        assert_eq!(map.region_chg(0, 4).unwrap(), 4);
-        assert_eq!(map.region_add(0, 4).unwrap(), 4);
-        // Regions survive another swap.
-        let bigger = VecStore {
-            slots: std::vec![FileRegion::EMPTY; 8],
-            ..Default::default()
-        };
-        map.replace_store(bigger).unwrap();
-        assert_eq!(map.regions(), [rg(0, 4)]);
-        assert_eq!(map.into_store().slots.len(), 8);
-    }
-
-    #[test]
     fn count_and_errors() {
         let mut map = ResvMap::new(FixedStore::<8>::default());
         add(&mut map, 2, 4);
@@ -766,34 +629,5 @@ mod tests {
         assert_eq!(map.regions(), [rg(0, u64::MAX)]);
         assert_eq!(map.region_del(0, u64::MAX).unwrap(), u64::MAX);
         assert_eq!(map.nr_regions(), 0);
-    }
-
-    #[test]
-    fn shrunk_store_is_reported() {
-        struct Shrinking(Vec<FileRegion>);
-        impl RegionStore for Shrinking {
-            fn slots(&self) -> &[FileRegion] {
-                &self.0
-            }
-            fn slots_mut(&mut self) -> &mut [FileRegion] {
-                &mut self.0
-            }
-            fn try_grow(&mut self, _min: usize) -> Result<(), StoreAllocError> {
-                // Claims success without growing.
-                Ok(())
-            }
-        }
-        let mut map = ResvMap::new(Shrinking(std::vec![FileRegion::EMPTY; 2]));
-        map.region_chg(0, 1).unwrap();
-        map.region_add(0, 1).unwrap();
-        map.region_chg(3, 4).unwrap();
-        assert_eq!(
-            map.region_chg(6, 7),
-            Err(RegionError::NoMem { needed_slots: 3 })
-        );
-        map.store.0.clear();
-        assert_eq!(map.region_add(3, 4), Err(RegionError::StoreShrunk));
-        assert_eq!(map.region_del(0, 1), Err(RegionError::StoreShrunk));
-        assert!(map.regions().is_empty());
     }
 }

@@ -5,7 +5,7 @@
 //! order, and counts rejections by the same reasons.
 
 use proptest::prelude::*;
-use rhugetlbfs_core::gigantic::{
+use rhugetlbfs_acct::gigantic::{
     ContigOutcome, GiganticScan, PfnInfo, PfnOracle, PfnState, RecentFailures, RejectReason,
     ScanStep, RECENT_FAILURES,
 };

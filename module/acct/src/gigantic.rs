@@ -83,6 +83,7 @@ pub struct PfnInfo {
 
 impl PfnInfo {
     /// Information about one frame only.
+    #[cfg(not(MODULE))]
     pub const fn single(state: PfnState) -> Self {
         Self { state, nr_pages: 1 }
     }
@@ -117,6 +118,7 @@ impl RejectReason {
     pub const COUNT: usize = 6;
 
     /// All reasons, in [`RejectReason::index`] order.
+    #[cfg(not(MODULE))]
     pub const ALL: [RejectReason; RejectReason::COUNT] = [
         RejectReason::Hole,
         RejectReason::OtherZone,
@@ -138,7 +140,9 @@ impl RejectReason {
         }
     }
 
-    /// Returns the reason's name, as used in the statistics file.
+    /// Returns the reason's name, the suffix of its `gigantic_rejected_*` statistic (the
+    /// statistics' tests check that the two agree).
+    #[cfg(not(MODULE))]
     pub const fn name(self) -> &'static str {
         match self {
             Self::Hole => "hole",
@@ -162,6 +166,7 @@ pub struct PfnRange {
 
 impl PfnRange {
     /// Returns the first frame after the range (saturating).
+    #[cfg(not(MODULE))]
     pub fn end_pfn(&self) -> u64 {
         self.start_pfn.saturating_add(self.nr_pages)
     }
@@ -199,6 +204,7 @@ pub struct ScanCounters {
 
 impl ScanCounters {
     /// Returns the total of rejected candidates.
+    #[cfg(not(MODULE))]
     pub fn total_rejected(&self) -> u64 {
         self.rejected
             .iter()
@@ -267,17 +273,20 @@ impl RecentFailures {
     }
 
     /// Forgets everything (for example after a `compact_memory` write).
+    #[cfg(not(MODULE))]
     pub fn clear(&mut self) {
         self.len = 0;
         self.next = 0;
     }
 
     /// Returns the number of ranges remembered (expired ones included).
+    #[cfg(not(MODULE))]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Returns whether the cache is empty.
+    #[cfg(not(MODULE))]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -394,6 +403,7 @@ impl GiganticScan {
     }
 
     /// Returns the number of candidate ranges in the span.
+    #[cfg(not(MODULE))]
     pub fn nr_candidates(&self) -> u64 {
         self.nr_candidates
     }

@@ -5,7 +5,7 @@
 //! simple model of the global counters and the closed-form outcome of each operation.
 
 use proptest::prelude::*;
-use rhugetlbfs_core::hstate::{
+use rhugetlbfs_acct::hstate::{
     FreeAction, Gather, GatherStep, Hstate, HstateError, NodeMask, ResizeStep, ResizeTarget,
 };
 
@@ -444,7 +444,7 @@ impl Sim {
                 "node {nid} pages"
             );
         }
-        for nid in self.nodes..rhugetlbfs_core::hstate::MAX_NUMNODES {
+        for nid in self.nodes..rhugetlbfs_acct::hstate::MAX_NUMNODES {
             assert_eq!(self.node(nid), (0, 0, 0));
         }
         // Surplus above the overcommit limit only after a shrink or a lowering, and only

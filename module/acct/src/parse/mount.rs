@@ -1,208 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Strict parsing of sysfs writes and hugetlbfs mount options.
-//!
-//! * [`kstrtoul`]: the numbers written to `nr_hugepages` and friends, as lib/kstrtox.c
-//!   `kstrtoul(buf, 10, ...)`: decimal, an optional leading `+`, one optional trailing `\n`.
-//! * [`memparse`]: sizes with an optional `K`/`M`/`G`/`T`/`P`/`E` suffix, as lib/cmdline.c
-//!   `memparse` (so `0x` hexadecimal and leading-`0` octal too), except that anything after
-//!   the suffix and any overflow is an error instead of being ignored or wrapping.
-//! * [`parse_size_opt`] and [`hugetlbfs_size_to_hpages`]: `size=` / `min_size=`, a byte size
-//!   or a percentage of the pool, as fs/hugetlbfs/inode.c.
-//! * [`split_options`], [`parse_mount_param`] and [`MountOptions`]: the mount options
-//!   `pagesize`, `size`, `min_size`, `nr_inodes`, `mode`, `uid`, `gid`; every error names the
-//!   option and the value ([`MountOptionError`] implements `Display` for the one-line kernel
-//!   message).
-//!
-//! Where upstream is lax, this module is strict, and every error maps to `-EINVAL` (upstream
-//! gives `-ERANGE` for an overflowing sysfs number; the rhugetlbfs interface documents
-//! `-EINVAL`). In particular: nothing may follow a number but the suffixes listed above
-//! (upstream ignores anything after a `memparse` suffix, so `pagesize=2MB` works there and
-//! fails here); a percentage is plain decimal digits followed by `%`; `uid`/`gid` are decimal
-//! without leading zeros (upstream also takes `0x` and octal forms, which would silently read
-//! differently here, so they are refused instead), and `(uid_t)-1` is refused; `mode` above
-//! `07777` is refused (upstream masks it).
-//!
-//! Inputs are byte slices (a sysfs buffer of `count` bytes, an `fs_parameter` string): no
-//! NUL terminator is needed, and an embedded NUL is garbage.
+//! The hugetlbfs mount options (fs/hugetlbfs/inode.c `hugetlbfs_parse_param` and
+//! `hugetlbfs_validate`): option names, their values, the comma-separated option string, and
+//! the page limits the options resolve to.
 
 use core::fmt;
 
-/// Why a number did not parse.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ParseError {
-    /// Nothing to parse (an empty string, or only the optional newline).
-    Empty,
-    /// A leading minus sign.
-    Negative,
-    /// No digit where the number should start (`"+"`, `"K"`, `" 1"`, `"%"`).
-    NoDigits,
-    /// Something follows the number (`"12x"`, `"1 "`, `"2MB"`, `"5\n\n"`).
-    TrailingGarbage,
-    /// The value does not fit (in 64 bits, or in the option's range).
-    Overflow,
-    /// A leading zero where upstream would switch to octal or hexadecimal (`uid=010`).
-    LeadingZero,
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Empty => "empty value",
-            Self::Negative => "negative value",
-            Self::NoDigits => "not a number",
-            Self::TrailingGarbage => "trailing characters after the number",
-            Self::Overflow => "value out of range",
-            Self::LeadingZero => "leading zero (no octal or hexadecimal here)",
-        })
-    }
-}
-
-/// Parses the digits at the start of `s` in `radix` (at most 16): returns the value and the
-/// number of bytes used. Digits past an overflow are still consumed, so the error is
-/// `Overflow` rather than garbage, as upstream's `_parse_integer`.
-fn parse_digits(s: &[u8], radix: u32) -> (Result<u64, ParseError>, usize) {
-    let mut value: Option<u64> = Some(0);
-    let mut used = 0usize;
-    for &c in s {
-        let Some(digit) = char::from(c).to_digit(radix) else {
-            break;
-        };
-        value = value
-            .and_then(|v| v.checked_mul(u64::from(radix)))
-            .and_then(|v| v.checked_add(u64::from(digit)));
-        used = used.saturating_add(1);
-    }
-    let result = match (used, value) {
-        (0, _) => Err(ParseError::NoDigits),
-        (_, Some(v)) => Ok(v),
-        (_, None) => Err(ParseError::Overflow),
-    };
-    (result, used)
-}
-
-/// Parses a whole unsigned number in `radix` after an optional `+`; `s` must hold nothing
-/// else.
-fn parse_unsigned(s: &[u8], radix: u32, allow_plus: bool) -> Result<u64, ParseError> {
-    let s = match s.split_first() {
-        None => return Err(ParseError::Empty),
-        Some((b'-', _)) => return Err(ParseError::Negative),
-        Some((b'+', rest)) if allow_plus => rest,
-        Some(_) => s,
-    };
-    let (value, used) = parse_digits(s, radix);
-    let value = value?;
-    if used != s.len() {
-        return Err(ParseError::TrailingGarbage);
-    }
-    Ok(value)
-}
-
-/// Parses a sysfs number as `kstrtoul(buf, 10, &n)`: decimal, optional leading `+`, one
-/// optional trailing newline, nothing else (no spaces, no sign, no base prefix).
-pub fn kstrtoul(buf: &[u8]) -> Result<u64, ParseError> {
-    let s = buf.strip_suffix(b"\n").unwrap_or(buf);
-    parse_unsigned(s, 10, true)
-}
-
-/// Parses a size as `memparse`: a number in C notation (decimal, `0x` hexadecimal, leading-`0`
-/// octal) with an optional `K`, `M`, `G`, `T`, `P` or `E` suffix (either case), which
-/// multiplies by 2^10 .. 2^60. Nothing may follow; an overflow is an error.
-pub fn memparse(s: &[u8]) -> Result<u64, ParseError> {
-    let (value, rest) = memparse_prefix(s)?;
-    if !rest.is_empty() {
-        return Err(ParseError::TrailingGarbage);
-    }
-    Ok(value)
-}
-
-/// `memparse` on a prefix of `s`: returns the value and what follows it.
-fn memparse_prefix(s: &[u8]) -> Result<(u64, &[u8]), ParseError> {
-    match s.first() {
-        None => return Err(ParseError::Empty),
-        Some(b'-') => return Err(ParseError::Negative),
-        Some(c) if !c.is_ascii_digit() => return Err(ParseError::NoDigits),
-        Some(_) => {}
-    }
-    // Upstream `_parse_integer_fixup_radix` with base 0.
-    let (radix, digits) = match s {
-        [b'0', x, h, ..] if (*x == b'x' || *x == b'X') && h.is_ascii_hexdigit() => {
-            (16, s.get(2..).unwrap_or(&[]))
-        }
-        [b'0', ..] => (8, s),
-        _ => (10, s),
-    };
-    let (value, used) = parse_digits(digits, radix);
-    let value = value?;
-    let rest = digits.get(used..).unwrap_or(&[]);
-    let shift = match rest.first().map(u8::to_ascii_uppercase) {
-        Some(b'K') => 10,
-        Some(b'M') => 20,
-        Some(b'G') => 30,
-        Some(b'T') => 40,
-        Some(b'P') => 50,
-        Some(b'E') => 60,
-        _ => return Ok((value, rest)),
-    };
-    let rest = rest.get(1..).unwrap_or(&[]);
-    if value.leading_zeros() < shift {
-        return Err(ParseError::Overflow);
-    }
-    let value = value.checked_shl(shift).ok_or(ParseError::Overflow)?;
-    Ok((value, rest))
-}
-
-/// A `size=` or `min_size=` value: bytes, or a percentage of the pool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SizeOpt {
-    /// A size in bytes (memparse notation).
-    Bytes(u64),
-    /// A percentage of the huge page pool (`max_huge_pages`) at mount time; may exceed 100.
-    Percent(u64),
-}
-
-/// Parses a `size=`/`min_size=` value: `N%` (plain decimal `N`) or a [`memparse`] size.
-pub fn parse_size_opt(s: &[u8]) -> Result<SizeOpt, ParseError> {
-    if let Some(digits) = s.strip_suffix(b"%") {
-        return match digits.first() {
-            None => Err(ParseError::NoDigits),
-            Some(c) if !c.is_ascii_digit() => Err(if *c == b'-' {
-                ParseError::Negative
-            } else {
-                ParseError::NoDigits
-            }),
-            Some(_) => parse_unsigned(digits, 10, false).map(SizeOpt::Percent),
-        };
-    }
-    memparse(s).map(SizeOpt::Bytes)
-}
-
-/// Converts a size option to huge pages (upstream `hugetlbfs_size_to_hpages`): bytes are
-/// rounded down to whole huge pages; a percentage is of `max_huge_pages`, rounded down.
-pub fn hugetlbfs_size_to_hpages(
-    size: SizeOpt,
-    huge_page_shift: u32,
-    max_huge_pages: u64,
-) -> Result<u64, ParseError> {
-    match size {
-        SizeOpt::Bytes(bytes) => Ok(bytes.checked_shr(huge_page_shift).unwrap_or(0)),
-        SizeOpt::Percent(pct) => pct
-            .checked_mul(max_huge_pages)
-            .map(|v| v / 100)
-            .ok_or(ParseError::Overflow),
-    }
-}
-
-/// Returns a huge page size as `hugetlbfs_show_options` prints it: `(2, b'M')` for 2 MiB,
-/// `(1024, b'M')` for 1 GiB, `(64, b'K')` for 64 KiB.
-pub fn show_pagesize(bytes: u64) -> (u64, u8) {
-    let kib = bytes / 1024;
-    if kib >= 1024 {
-        (kib / 1024, b'M')
-    } else {
-        (kib, b'K')
-    }
-}
+use super::cmdline::memparse;
+use super::kstrtox::parse_unsigned;
+use super::size::{hugetlbfs_size_to_hpages, parse_size_opt, SizeOpt};
+use super::ParseError;
 
 /// A hugetlbfs mount option.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -408,11 +215,13 @@ pub fn parse_mount_param<'a>(
 
 /// Iterator over the `key[=value]` items of a comma-separated option string; see
 /// [`split_options`].
+#[cfg(not(MODULE))]
 #[derive(Clone, Debug)]
 pub struct OptionTokens<'a> {
     rest: Option<&'a [u8]>,
 }
 
+#[cfg(not(MODULE))]
 impl<'a> Iterator for OptionTokens<'a> {
     type Item = (&'a [u8], Option<&'a [u8]>);
 
@@ -439,6 +248,7 @@ impl<'a> Iterator for OptionTokens<'a> {
 /// `(key, value)` pairs, splitting each item at its first `=`, as the VFS's
 /// `vfs_parse_monolithic_sep` does; empty items are skipped. An item starting with `=`
 /// yields an empty key (which [`parse_mount_param`] rejects; the VFS skips it).
+#[cfg(not(MODULE))]
 pub fn split_options(s: &[u8]) -> OptionTokens<'_> {
     OptionTokens { rest: Some(s) }
 }
@@ -528,6 +338,7 @@ impl MountOptions {
     }
 
     /// Parses a whole comma-separated option string; on error nothing is recorded.
+    #[cfg(not(MODULE))]
     pub fn parse_monolithic<'a>(
         &mut self,
         options: &'a [u8],
@@ -580,188 +391,12 @@ impl MountOptions {
 
 #[cfg(test)]
 mod tests {
+    use super::super::*;
     use super::*;
     use std::string::ToString;
     use std::vec::Vec;
 
     const SIZES: [u64; 2] = [2 << 20, 1 << 30];
-
-    #[test]
-    fn kstrtoul_accepts() {
-        for (s, v) in [
-            (&b"0"[..], 0),
-            (b"42", 42),
-            (b"42\n", 42),
-            (b"+7", 7),
-            (b"+7\n", 7),
-            (b"007", 7),
-            (b"18446744073709551615", u64::MAX),
-            (b"18446744073709551615\n", u64::MAX),
-        ] {
-            assert_eq!(kstrtoul(s), Ok(v), "{:?}", s);
-        }
-    }
-
-    #[test]
-    fn kstrtoul_rejects() {
-        use ParseError::*;
-        for (s, e) in [
-            (&b""[..], Empty),
-            (b"\n", Empty),
-            (b"-1", Negative),
-            (b"-0", Negative),
-            (b"+", NoDigits),
-            (b"+\n", NoDigits),
-            (b"++1", NoDigits),
-            (b"+-1", NoDigits),
-            (b" 1", NoDigits),
-            (b"\t1", NoDigits),
-            (b"abc", NoDigits),
-            (b"0x10", TrailingGarbage),
-            (b"1 ", TrailingGarbage),
-            (b"1\n\n", TrailingGarbage),
-            (b"1\r\n", TrailingGarbage),
-            (b"1\0", TrailingGarbage),
-            (b"12abc", TrailingGarbage),
-            (b"1.5", TrailingGarbage),
-            (b"1e3", TrailingGarbage),
-            (b"1K", TrailingGarbage),
-            (b"18446744073709551616", Overflow),
-            (b"99999999999999999999999", Overflow),
-            (b"99999999999999999999999x", Overflow),
-        ] {
-            assert_eq!(
-                kstrtoul(s),
-                Err(e),
-                "{:?}",
-                std::string::String::from_utf8_lossy(s)
-            );
-        }
-    }
-
-    #[test]
-    fn memparse_accepts() {
-        for (s, v) in [
-            (&b"0"[..], 0u64),
-            (b"4096", 4096),
-            (b"2M", 2 << 20),
-            (b"2m", 2 << 20),
-            (b"1G", 1 << 30),
-            (b"1g", 1 << 30),
-            (b"1024K", 1 << 20),
-            (b"3k", 3072),
-            (b"1T", 1 << 40),
-            (b"1p", 1 << 50),
-            (b"15E", 15 << 60),
-            (b"0x200000", 2 << 20),
-            (b"0X1k", 1024),
-            (b"0x1G", 1 << 30),
-            // In hexadecimal `E` is a digit, not a suffix (as upstream).
-            (b"0x1E", 30),
-            (b"0x1eK", 30 << 10),
-            (b"010", 8),
-            (b"00", 0),
-            (b"0M", 0),
-            (b"18446744073709551615", u64::MAX),
-            (b"0xffffffffffffffff", u64::MAX),
-            (b"17179869183G", 17_179_869_183 << 30),
-        ] {
-            assert_eq!(memparse(s), Ok(v), "{:?}", s);
-        }
-    }
-
-    #[test]
-    fn memparse_rejects() {
-        use ParseError::*;
-        for (s, e) in [
-            (&b""[..], Empty),
-            (b"-2M", Negative),
-            (b"+2M", NoDigits),
-            (b"M", NoDigits),
-            (b" 2M", NoDigits),
-            (b"x10", NoDigits),
-            (b"2MB", TrailingGarbage),
-            (b"2M ", TrailingGarbage),
-            (b"2M\n", TrailingGarbage),
-            (b"2 M", TrailingGarbage),
-            (b"1.5G", TrailingGarbage),
-            (b"2Mi", TrailingGarbage),
-            (b"2KK", TrailingGarbage),
-            (b"2Z", TrailingGarbage),
-            (b"08", TrailingGarbage),
-            (b"0x", TrailingGarbage),
-            (b"0xg", TrailingGarbage),
-            (b"0x1y", TrailingGarbage),
-            (b"16E", Overflow),
-            (b"17179869184G", Overflow),
-            (b"18446744073709551616", Overflow),
-            (b"0x10000000000000000", Overflow),
-            (b"18446744073709551615K", Overflow),
-        ] {
-            assert_eq!(
-                memparse(s),
-                Err(e),
-                "{:?}",
-                std::string::String::from_utf8_lossy(s)
-            );
-        }
-    }
-
-    #[test]
-    fn size_options() {
-        use ParseError::*;
-        assert_eq!(parse_size_opt(b"50%"), Ok(SizeOpt::Percent(50)));
-        assert_eq!(parse_size_opt(b"0%"), Ok(SizeOpt::Percent(0)));
-        assert_eq!(parse_size_opt(b"250%"), Ok(SizeOpt::Percent(250)));
-        assert_eq!(parse_size_opt(b"1G"), Ok(SizeOpt::Bytes(1 << 30)));
-        assert_eq!(parse_size_opt(b"%"), Err(NoDigits));
-        assert_eq!(parse_size_opt(b"-5%"), Err(Negative));
-        assert_eq!(parse_size_opt(b"+5%"), Err(NoDigits));
-        assert_eq!(parse_size_opt(b"5%%"), Err(TrailingGarbage));
-        assert_eq!(parse_size_opt(b"5M%"), Err(TrailingGarbage));
-        assert_eq!(parse_size_opt(b"0x5%"), Err(TrailingGarbage));
-        assert_eq!(parse_size_opt(b"5.5%"), Err(TrailingGarbage));
-        assert_eq!(parse_size_opt(b"5 %"), Err(TrailingGarbage));
-        assert_eq!(parse_size_opt(b"5%x"), Err(TrailingGarbage));
-        assert_eq!(parse_size_opt(b"99999999999999999999%"), Err(Overflow));
-        assert_eq!(parse_size_opt(b""), Err(Empty));
-        assert_eq!(parse_size_opt(b"K"), Err(NoDigits));
-
-        // hugetlbfs_size_to_hpages.
-        assert_eq!(
-            hugetlbfs_size_to_hpages(SizeOpt::Bytes(5 << 20), 21, 0),
-            Ok(2)
-        );
-        assert_eq!(
-            hugetlbfs_size_to_hpages(SizeOpt::Bytes((2 << 20) - 1), 21, 0),
-            Ok(0)
-        );
-        assert_eq!(
-            hugetlbfs_size_to_hpages(SizeOpt::Bytes(u64::MAX), 64, 0),
-            Ok(0)
-        );
-        assert_eq!(hugetlbfs_size_to_hpages(SizeOpt::Percent(50), 21, 3), Ok(1));
-        assert_eq!(
-            hugetlbfs_size_to_hpages(SizeOpt::Percent(100), 21, 7),
-            Ok(7)
-        );
-        assert_eq!(
-            hugetlbfs_size_to_hpages(SizeOpt::Percent(200), 30, 7),
-            Ok(14)
-        );
-        assert_eq!(hugetlbfs_size_to_hpages(SizeOpt::Percent(1), 21, 99), Ok(0));
-        assert_eq!(
-            hugetlbfs_size_to_hpages(SizeOpt::Percent(u64::MAX), 21, 2),
-            Err(Overflow)
-        );
-    }
-
-    #[test]
-    fn pagesize_show() {
-        assert_eq!(show_pagesize(2 << 20), (2, b'M'));
-        assert_eq!(show_pagesize(1 << 30), (1024, b'M'));
-        assert_eq!(show_pagesize(64 << 10), (64, b'K'));
-    }
 
     #[test]
     fn tokenizer() {

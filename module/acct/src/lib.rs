@@ -6,10 +6,18 @@
 //! same source files are compiled twice:
 //!
 //! * on the host, as this library, for unit and property tests (`cargo test`);
-//! * inside the kernel module, where the module's crate root includes each file with
-//!   `#[path = "core/src/<file>.rs"] pub mod <file>;` under a parent module. That build
-//!   ignores this `lib.rs`, so every module file is self-contained: it uses only `core`, and
-//!   reaches its siblings as `super::<sibling>`.
+//! * inside the kernel module, where `module/acct.rs` includes each file with
+//!   `#[path = "acct/src/<file>.rs"] pub(crate) mod <file>;`. That build ignores this
+//!   `lib.rs`, so every module file is self-contained: it uses only `core`, and reaches its
+//!   siblings as `super::<sibling>`. A module split into parts is a directory included as
+//!   `<dir>/mod.rs`: a file included with `#[path]` resolves its own `mod` items like a
+//!   `mod.rs`, next to itself, so both builds read the same part files.
+//!
+//! Items only host code uses (the unit, property and model tests, and API the module has no
+//! use for) are marked `#[cfg(not(MODULE))]`. Kbuild compiles module objects with
+//! `--cfg MODULE`, so they are not compiled into rhugetlbfs.ko, and the module build's
+//! dead-code lint sees everything that is: an item the module stops using shows up there as a
+//! warning, and a module-side use of a host-only item fails to compile.
 //!
 //! Nothing here allocates, sleeps, locks or touches a page. The kernel glue owns the pages, the
 //! locks and the allocators; it asks this code what to do and reports back what happened.

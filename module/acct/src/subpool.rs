@@ -45,8 +45,6 @@ pub enum SubpoolError {
     MinAboveMax,
     /// More pages put back than were taken: the caller's accounting is off.
     Underflow,
-    /// A counter would overflow.
-    Overflow,
 }
 
 impl fmt::Display for SubpoolError {
@@ -55,7 +53,6 @@ impl fmt::Display for SubpoolError {
             Self::NoMem => "subpool size limit reached",
             Self::MinAboveMax => "minimum size can not be greater than maximum size",
             Self::Underflow => "more subpool pages put back than taken",
-            Self::Overflow => "subpool counter overflow",
         })
     }
 }
@@ -100,22 +97,26 @@ impl Subpool {
     }
 
     /// Returns `max_hpages` (`None`: no maximum).
+    #[cfg(not(MODULE))]
     pub fn max_hpages(&self) -> Option<u64> {
         self.max_hpages
     }
 
     /// Returns `min_hpages` (`None`: no minimum).
+    #[cfg(not(MODULE))]
     pub fn min_hpages(&self) -> Option<u64> {
         self.min_hpages
     }
 
     /// Returns `used_hpages`: pages used or reserved against the maximum (only counted when
     /// there is a maximum, as upstream).
+    #[cfg(not(MODULE))]
     pub fn used_hpages(&self) -> u64 {
         self.used_hpages
     }
 
     /// Returns `rsv_hpages`: global reservations held for the minimum and not in use.
+    #[cfg(not(MODULE))]
     pub fn rsv_hpages(&self) -> u64 {
         self.rsv_hpages
     }
@@ -128,6 +129,7 @@ impl Subpool {
 
     /// Returns whether no page is used any more (upstream `subpool_is_free`, without the
     /// reference count), so that unmount can release [`Subpool::min_reserve`].
+    #[cfg(not(MODULE))]
     pub fn is_free(&self) -> bool {
         match (self.max_hpages, self.min_hpages) {
             (Some(_), _) => self.used_hpages == 0,

@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use proptest::prelude::*;
-use rhugetlbfs_core::region::{
+use rhugetlbfs_acct::region::{
     FileRegion, FixedStore, RegionError, RegionStore, ResvMap, StoreAllocError,
 };
 

@@ -137,6 +137,7 @@ impl HugePageStats {
     }
 
     /// Resets every counter to zero.
+    #[cfg(not(MODULE))]
     pub fn reset(&self) {
         for counter in self.all_counters() {
             counter.store(0, Ordering::Relaxed);
@@ -230,6 +231,7 @@ impl StatsSnapshot {
     }
 
     /// Returns the value of the statistic called `name`, if there is one.
+    #[cfg(not(MODULE))]
     pub fn get(&self, name: &str) -> Option<u64> {
         STAT_NAMES
             .iter()
@@ -238,6 +240,7 @@ impl StatsSnapshot {
     }
 
     /// Returns the mean allocation time in nanoseconds (0 before the first attempt).
+    #[cfg(not(MODULE))]
     pub fn alloc_time_mean_ns(&self) -> u64 {
         let attempts = self.get("alloc_attempts").unwrap_or(0);
         let total = self.get("alloc_time_ns").unwrap_or(0);
