@@ -24,7 +24,8 @@ rsync -a --delete \
 	"$RH_ROOT/" "$stage/"
 
 mapfile -t mk < <(rh_kmake_vars)
-log=$RH_CACHE/logs/module-$flavour.log
+# One log per staging copy: two checkouts building at once must not read each other's.
+log=$RH_CACHE/logs/module-$(basename "$stage").log
 mkdir -p "$(dirname "$log")"
 if ! make -C "$kdir" ARCH=x86_64 "${mk[@]}" CLIPPY=1 M="$stage" -j"$(nproc)" modules >"$log" 2>&1; then
 	cat "$log" >&2

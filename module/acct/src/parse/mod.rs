@@ -37,11 +37,13 @@ mod mount;
 mod size;
 
 pub use kstrtox::kstrtoul;
-pub use mount::{MountOption, MountOptionError, MountOptions, SubpoolLimits};
+pub use mount::{MountOption, MountOptions, SubpoolLimits};
 pub use size::show_pagesize;
 
 // Paths only host code names: the module parses through `MountOptions` (`split_options` and
-// `OptionTokens` are host only).
+// `OptionTokens` are host only) and shows its errors without naming their type.
+#[cfg(not(MODULE))]
+pub use mount::MountOptionError;
 #[cfg(not(MODULE))]
 pub use cmdline::memparse;
 #[cfg(not(MODULE))]
