@@ -31,6 +31,9 @@
 #include <linux/err.h>
 #include <linux/page_ref.h>
 #include <linux/workqueue.h>
+#include <linux/pagemap.h>
+#include <linux/xarray.h>
+#include <linux/memcontrol.h>
 
 #include "shim.h"
 
@@ -619,4 +622,133 @@ void rhugetlbfs_zero_range(unsigned long pfn, unsigned long offset, size_t len)
 		if (((off + n) & (SZ_2M - 1)) == 0)
 			cond_resched();
 	}
+}
+
+/* ---- Page-cache folios (kern/vfs/inode.rs, kern/mm.rs) ---- */
+
+/*
+ * A regular file's mapping holds the module's huge folios: large folios (else removing a
+ * PMD-sized folio WARNs in filemap_nr_thps_dec), never reclaimed, dirtied by a no-op (there
+ * is no writeback: a shared write fault's folio_mark_dirty must not touch the LRU or a bdi).
+ */
+static const struct address_space_operations rh_aops = {
+	.dirty_folio = noop_dirty_folio,
+};
+
+void rhugetlbfs_mapping_setup(struct inode *inode)
+{
+	struct address_space *mapping = inode->i_mapping;
+
+	mapping->a_ops = &rh_aops;
+	mapping_set_large_folios(mapping);
+	mapping_set_unevictable(mapping);
+}
+
+/*
+ * Puts the huge folio at pfn (the module's, one reference held by its pool) into mapping at
+ * index, as hugetlb_add_to_page_cache() does with __filemap_add_folio(), which is not
+ * exported: no LRU, no memcg charge, so the module can always take the folio back. The folio
+ * is zeroed or holds the file's data: it goes in uptodate, and dirty so that nothing outside
+ * the module ever drops it (mapping_evict_folio skips dirty folios). The page cache holds
+ * folio_nr_pages() references, dropped by truncate_inode_pages_range().
+ * -EEXIST if something is there already, -ENOMEM without memory for the xarray.
+ */
+int rhugetlbfs_cache_add(struct address_space *mapping, unsigned long pfn, pgoff_t index)
+{
+	struct folio *folio = pfn_folio(pfn);
+	long nr = folio_nr_pages(folio);
+	XA_STATE_ORDER(xas, &mapping->i_pages, index, folio_order(folio));
+
+	if (!folio_test_large(folio) || (index & (nr - 1)) || folio->mapping)
+		return -EINVAL;
+	folio_mark_uptodate(folio);
+	folio_ref_add(folio, nr);
+	folio->mapping = mapping;
+	folio->index = index;
+	do {
+		xas_lock_irq(&xas);
+		if (xas_find_conflict(&xas)) {
+			xas_set_err(&xas, -EEXIST);
+		} else {
+			xas_store(&xas, folio);
+			if (!xas_error(&xas)) {
+				mapping->nrpages += nr;
+				/* What filemap_unaccount_folio() takes back at removal. */
+				__lruvec_stat_mod_folio(folio, NR_FILE_PAGES, nr);
+				__lruvec_stat_mod_folio(folio, NR_FILE_THPS, nr);
+			}
+		}
+		xas_unlock_irq(&xas);
+	} while (xas_nomem(&xas, GFP_KERNEL));
+	if (xas_error(&xas)) {
+		folio->mapping = NULL;
+		folio_put_refs(folio, nr);
+		return xas_error(&xas);
+	}
+	folio_mark_dirty(folio);
+	return 0;
+}
+
+/*
+ * Drops the bytes [start, start + len) from the page cache: the folios there are unmapped
+ * if still mapped, taken out of the mapping and their page-cache references dropped. Only
+ * whole folios are ever in the range.
+ */
+void rhugetlbfs_cache_remove(struct address_space *mapping, loff_t start, loff_t len)
+{
+	truncate_inode_pages_range(mapping, start, start + len - 1);
+}
+
+/*
+ * The folio at index of mapping, with a reference (the caller's, dropped with
+ * rhugetlbfs_folio_put), or 0 for a hole. Sets *first to the index of its first page and
+ * *nr to its number of pages.
+ */
+unsigned long rhugetlbfs_cache_get(struct address_space *mapping, pgoff_t index, pgoff_t *first,
+				   unsigned long *nr)
+{
+	struct folio *folio = __filemap_get_folio(mapping, index, 0, 0);
+
+	if (IS_ERR(folio))
+		return 0;
+	*first = folio->index;
+	*nr = folio_nr_pages(folio);
+	return folio_pfn(folio);
+}
+
+void rhugetlbfs_folio_put(unsigned long pfn)
+{
+	folio_put(pfn_folio(pfn));
+}
+
+/* Copies len bytes at offset of the folio at pfn to iter; the bytes copied. */
+size_t rhugetlbfs_copy_folio_to_iter(unsigned long pfn, size_t offset, size_t len,
+				     struct iov_iter *iter)
+{
+	return copy_folio_to_iter(pfn_folio(pfn), offset, len, iter);
+}
+
+/*
+ * From vm_ops->fault, the fault mutex held: hands the folio at pfn to the core to map, with
+ * a reference for the mapping and locked, so that truncation (which takes the folio lock)
+ * cannot remove it before finish_fault() maps it.
+ */
+vm_fault_t rhugetlbfs_fault_folio(struct vm_fault *vmf, unsigned long pfn)
+{
+	struct folio *folio = pfn_folio(pfn);
+
+	folio_get(folio);
+	folio_lock(folio);
+	vmf->page = folio_file_page(folio, vmf->pgoff);
+	return VM_FAULT_LOCKED;
+}
+
+/*
+ * Whether finish_fault() would map a PMD for this fault: nothing mapped at the PMD yet, and
+ * neither MADV_NOHUGEPAGE nor PR_SET_THP_DISABLE on (do_set_pmd() refuses then, and maps
+ * 4 KiB entries of the same folio instead).
+ */
+bool rhugetlbfs_vmf_pmd_mappable(const struct vm_fault *vmf)
+{
+	return rhugetlbfs_vmf_pmd_none(vmf) && !vma_thp_disabled(vmf->vma, vmf->vma->vm_flags);
 }

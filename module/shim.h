@@ -95,4 +95,18 @@ void rhugetlbfs_zero_range(unsigned long pfn, unsigned long offset, size_t len);
 unsigned long rhugetlbfs_get_unmapped_area(unsigned long addr, unsigned long len,
 					   unsigned long align, unsigned long flags);
 
+/* Page-cache folios. */
+struct address_space;
+
+void rhugetlbfs_mapping_setup(struct inode *inode);
+int rhugetlbfs_cache_add(struct address_space *mapping, unsigned long pfn, pgoff_t index);
+void rhugetlbfs_cache_remove(struct address_space *mapping, loff_t start, loff_t len);
+unsigned long rhugetlbfs_cache_get(struct address_space *mapping, pgoff_t index, pgoff_t *first,
+				   unsigned long *nr);
+void rhugetlbfs_folio_put(unsigned long pfn);
+size_t rhugetlbfs_copy_folio_to_iter(unsigned long pfn, size_t offset, size_t len,
+				     struct iov_iter *iter);
+unsigned int rhugetlbfs_fault_folio(struct vm_fault *vmf, unsigned long pfn);
+bool rhugetlbfs_vmf_pmd_mappable(const struct vm_fault *vmf);
+
 #endif /* RHUGETLBFS_SHIM_H */

@@ -1,8 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Per-file state: the page cache (huge page index → page) and the reservation map, and
+//! Per-file state: the file's pages (huge page index → page) and the reservation map, and
 //! the fault, truncate and reservation logic on top (upstream `hugetlb_no_page`,
 //! `hugetlb_reserve_pages`, `remove_inode_hugepages`, `hugetlb_unreserve_pages`).
+//!
+//! The page tree holds the pool's reference to each page: a page lives in the file from its
+//! slot's creation to its removal here. On mounts that map through the page cache
+//! ([`SuperInfo::page_cache`]) each page is also a folio of the inode's `address_space` (in
+//! it from right after it is zeroed until it is removed here, first thing), so that the core
+//! maps it with refcounted entries and GUP, `read` and the rest of the kernel find it there.
 //!
 //! # Locking
 //!
@@ -16,9 +22,10 @@
 //!   stays in the tree, where truncation still finds the index; everyone who looks at a
 //!   page's contents holds its fault mutex, so nobody else sees the slot empty.
 
-use super::{FaultLock, SuperInfo};
+use super::{FaultLock, RhFs, SuperInfo};
 use crate::acct::region::{FileRegion, RegionError, RegionStore, ResvMap, StoreAllocError};
 use crate::kern::page::HugePage;
+use crate::kern::vfs::INode;
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNodeReservation};
@@ -44,10 +51,18 @@ impl RegionStore for KVecStore {
     }
 }
 
+/// A page of the file.
+struct FilePage {
+    page: HugePage,
+    /// Whether it is in the inode's page cache (on page-cache mounts; a page whose insertion
+    /// failed for want of memory is put in at its next fault).
+    cached: bool,
+}
+
 struct InodeInner {
     /// The file's pages by huge page index; `None` only while the holder of the index's
     /// fault mutex works on the page outside the lock.
-    pages: RBTree<u64, Option<HugePage>>,
+    pages: RBTree<u64, Option<FilePage>>,
     resv: ResvMap<KVecStore>,
 }
 
@@ -117,14 +132,14 @@ impl InodeInfo {
     ) -> Option<R> {
         self.check(fault).ok()?;
         let idx = fault.idx();
-        let mut page = self
+        let mut fp = self
             .inner
             .lock()
             .pages
             .get_mut(&idx)
             .and_then(Option::take)?;
-        let r = f(&mut page);
-        self.put_back(sb, idx, page);
+        let r = f(&mut fp.page);
+        self.put_back(sb, idx, fp);
         Some(r)
     }
 
@@ -142,6 +157,7 @@ impl InodeInfo {
     pub(crate) fn with_page_or_alloc<R>(
         &self,
         sb: &SuperInfo,
+        inode: &INode<RhFs>,
         fault: &FaultLock<'_>,
         in_size: impl Fn() -> bool,
         f: impl FnOnce(&mut HugePage) -> R,
@@ -153,57 +169,81 @@ impl InodeInfo {
             Some(slot) => Some(slot.take().ok_or(EBUSY)?),
             None => None,
         };
-        if let Some(mut page) = taken {
-            let r = f(&mut page);
-            self.put_back(sb, idx, page);
-            return Ok(r);
-        }
-        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        let mut page = {
-            let mut inner = self.inner.lock();
-            // Only holders of this index's fault mutex add its slot: still none.
-            if !in_size() {
-                return Err(EFAULT);
-            }
-            let reserved = inner.resv.region_count(idx, idx + 1) == 1;
-            let page = if reserved {
-                sb.pool().alloc_for_fault(true)?
-            } else {
-                inner.resv.region_chg(idx, idx + 1).map_err(region_err)?;
-                match sb.alloc_unreserved() {
-                    Ok(page) => {
-                        let _ = inner.resv.region_add(idx, idx + 1);
-                        page
-                    }
-                    Err(e) => {
-                        let _ = inner.resv.region_abort();
-                        return Err(e);
-                    }
+        let mut fp = match taken {
+            Some(fp) => fp,
+            None => {
+                let page = self.alloc_slot(sb, idx, in_size)?;
+                // Zeroed with only the fault mutex held: other indexes fault meanwhile, and
+                // reads and truncation of this index wait for the mutex. Mapped nowhere, and
+                // in no page cache, yet.
+                let mut page = page;
+                page.zero();
+                FilePage {
+                    page,
+                    cached: false,
                 }
-            };
-            // The slot goes in now, empty, so that truncation sees the index.
-            inner.pages.insert(node.into_node(idx, None));
-            page
+            }
         };
-        // Zeroed with only the fault mutex held: other indexes fault meanwhile, and reads
-        // and truncation of this index wait for the mutex. Mapped nowhere yet.
-        page.zero();
-        let r = f(&mut page);
-        self.put_back(sb, idx, page);
+        if sb.page_cache() && !fp.cached {
+            // Into the page cache only now, zeroed: from here the core may map it.
+            match inode.cache_add(&fp.page, idx << sb.order()) {
+                Ok(()) => fp.cached = true,
+                Err(e) => {
+                    // Kept in the file; the next fault tries again.
+                    self.put_back(sb, idx, fp);
+                    return Err(e);
+                }
+            }
+        }
+        let r = f(&mut fp.page);
+        self.put_back(sb, idx, fp);
         Ok(r)
     }
 
-    /// Puts `page` into the empty slot at `idx`, which the caller made and kept by holding
+    /// Takes a page for the empty index `idx` and leaves its slot in the tree, empty, for the
+    /// caller (the holder of its fault mutex) to fill. Charged as upstream's
+    /// `alloc_hugetlb_folio`: a reserved index consumes its reservation, another is charged to
+    /// the subpool and the pool's unreserved pages and added to the reservation map.
+    fn alloc_slot(&self, sb: &SuperInfo, idx: u64, in_size: impl Fn() -> bool) -> Result<HugePage> {
+        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let mut inner = self.inner.lock();
+        // Only holders of this index's fault mutex add its slot: still none.
+        if !in_size() {
+            return Err(EFAULT);
+        }
+        let reserved = inner.resv.region_count(idx, idx + 1) == 1;
+        let page = if reserved {
+            sb.pool().alloc_for_fault(true)?
+        } else {
+            inner.resv.region_chg(idx, idx + 1).map_err(region_err)?;
+            match sb.alloc_unreserved() {
+                Ok(page) => {
+                    let _ = inner.resv.region_add(idx, idx + 1);
+                    page
+                }
+                Err(e) => {
+                    let _ = inner.resv.region_abort();
+                    return Err(e);
+                }
+            }
+        };
+        // The slot goes in now, empty, so that truncation sees the index.
+        inner.pages.insert(node.into_node(idx, None));
+        Ok(page)
+    }
+
+    /// Puts `fp` into the empty slot at `idx`, which the caller made and kept by holding
     /// the index's fault mutex.
-    fn put_back(&self, sb: &SuperInfo, idx: u64, page: HugePage) {
+    fn put_back(&self, sb: &SuperInfo, idx: u64, fp: FilePage) {
         let mut inner = self.inner.lock();
         match inner.pages.get_mut(&idx) {
-            Some(slot) => *slot = Some(page),
-            // Only fault mutex holders remove slots, so this cannot happen; if it did, the
-            // page goes back to the pool rather than leak.
+            Some(slot) => *slot = Some(fp),
+            // Only fault mutex holders remove slots, and they remove a page from the page
+            // cache first, so this cannot happen; if it did, the page goes back to the pool
+            // rather than leak.
             None => {
                 drop(inner);
-                sb.free_page(page);
+                sb.free_page(fp.page);
             }
         }
     }
@@ -214,6 +254,7 @@ impl InodeInfo {
     pub(crate) fn prealloc(
         &self,
         sb: &SuperInfo,
+        inode: &INode<RhFs>,
         from: u64,
         to: u64,
         signal_pending: impl Fn() -> bool,
@@ -223,7 +264,7 @@ impl InodeInfo {
                 return Err(EINTR);
             }
             let fault = sb.fault_lock(self, idx);
-            self.with_page_or_alloc(sb, &fault, || true, |_| ())
+            self.with_page_or_alloc(sb, inode, &fault, || true, |_| ())
                 .map_err(|_| ENOSPC)?;
         }
         Ok(())
@@ -252,14 +293,13 @@ impl InodeInfo {
     }
 
     /// Frees every page from index `from` on and drops the reservations there (upstream
-    /// `remove_inode_hugepages` + `hugetlb_unreserve_pages` for a truncation).
-    /// `unmap(idx)` removes every mapping of page `idx`, and
-    /// runs under the index's fault mutex before the page is freed (a fault may have mapped
-    /// it again after the caller's first unmap, as upstream's `hugetlb_vmdelete_list` in the
+    /// `remove_inode_hugepages` + `hugetlb_unreserve_pages` for a truncation). Each page is
+    /// unmapped again under its fault mutex before it is freed (a fault may have mapped it
+    /// again after the caller's first unmap, as upstream's `hugetlb_vmdelete_list` in the
     /// loop). The caller lowered `i_size` first, so no fault adds a page here meanwhile and
     /// the reservation map can be cut once, at the end.
-    pub(crate) fn remove_from(&self, sb: &SuperInfo, from: u64, unmap: impl Fn(u64)) {
-        let freed = self.remove_pages(sb, from, u64::MAX, unmap, false);
+    pub(crate) fn remove_from(&self, sb: &SuperInfo, inode: &INode<RhFs>, from: u64) {
+        let freed = self.remove_pages(sb, inode, from, u64::MAX, false);
         let chg = self
             .inner
             .lock()
@@ -278,27 +318,33 @@ impl InodeInfo {
     /// consuming another mapping's reservation (SIGBUS for that one later with free pages
     /// left). Entries of indexes without a page stay: the mappings that reserved them still
     /// expect them, as upstream.
-    pub(crate) fn punch(&self, sb: &SuperInfo, from: u64, to: u64, unmap: impl Fn(u64)) {
-        self.remove_pages(sb, from, to, unmap, true);
+    pub(crate) fn punch(&self, sb: &SuperInfo, inode: &INode<RhFs>, from: u64, to: u64) {
+        self.remove_pages(sb, inode, from, to, true);
     }
 
     /// Removes and frees the pages in `[from, to)`; with `unreserve_each`, each page's
     /// reservation entry too (see [`Self::punch`]). Returns the pages freed.
+    ///
+    /// A page leaves every mapping (its PFN entries, and the core's entries of its folio)
+    /// and the page cache before it leaves the tree; it is then freed through the pool, which
+    /// reuses it only once nothing else holds a reference (GUP, pipes, `read`).
     fn remove_pages(
         &self,
         sb: &SuperInfo,
+        inode: &INode<RhFs>,
         from: u64,
         to: u64,
-        unmap: impl Fn(u64),
         unreserve_each: bool,
     ) -> u64 {
         let mut freed = 0u64;
+        let (shift, hsize) = (sb.page_shift(), sb.page_size());
         let mut remove = |idx: u64| {
             let _fault = sb.fault_lock(self, idx);
-            unmap(idx);
+            inode.unmap_range(idx << shift, hsize);
+            inode.cache_remove(idx << shift, hsize);
             let (page, chg) = {
                 let mut inner = self.inner.lock();
-                let page = inner.pages.remove(&idx).flatten();
+                let page = inner.pages.remove(&idx).flatten().map(|fp| fp.page);
                 let chg = match (&page, unreserve_each) {
                     (Some(_), true) => Some(inner.resv.region_del(idx, idx + 1)),
                     _ => None,

@@ -69,8 +69,16 @@ pub(super) fn mmap(file: &File<RhFs>, vma: &VmaNew) -> Result {
         if !noreserve {
             info.reserve_shared(&sb, idx.start, idx.end)?;
         }
-        vma.update_flags(flags::PFNMAP | flags::DONTEXPAND | flags::DONTDUMP, 0);
-        vma.set_ops::<SharedVm>(None);
+        if sb.page_cache() {
+            // The core maps the page-cache folios (refcounted, rmapped). `VM_DONTEXPAND`
+            // keeps `mremap` from growing the mapping and khugepaged/MADV_COLLAPSE away
+            // (`VM_NO_KHUGEPAGED`).
+            vma.update_flags(flags::DONTEXPAND, 0);
+            vma.set_ops::<CachedVm>(None);
+        } else {
+            vma.update_flags(flags::PFNMAP | flags::DONTEXPAND | flags::DONTDUMP, 0);
+            vma.set_ops::<SharedVm>(None);
+        }
     }
     if vflags & flags::WRITE != 0 {
         let len = (to << sb.page_shift()) as i64;
@@ -320,7 +328,65 @@ impl RhVm for SharedVm {
         _own: bool,
         f: impl FnOnce(&HugePage) -> R,
     ) -> Result<R> {
-        info.with_page_or_alloc(sb, fault, || t.in_size(sb), |page| f(page))
+        info.with_page_or_alloc(sb, t.inode, fault, || t.in_size(sb), |page| f(page))
+    }
+}
+
+/// The VMA operations of shared mappings of page-cache files: the core maps the folios
+/// (`fault` hands it the folio, `map_pages` maps those already there around a read fault),
+/// so GUP, `MAP_POPULATE`, `O_DIRECT`, pins and `/proc/PID/pagemap` see ordinary file pages.
+/// The core maps one PMD per 2 MiB page unless `MADV_NOHUGEPAGE` or `PR_SET_THP_DISABLE`
+/// forbid it, and 4 KiB entries of the same folio then.
+pub(crate) struct CachedVm;
+
+#[vtable]
+impl VmOperations for CachedVm {
+    type FileSystem = RhFs;
+    type PrivateData = ();
+
+    const MAP_PAGES: bool = true;
+
+    /// Finds or makes the page of the faulting index (upstream `hugetlb_no_page` for a shared
+    /// mapping) and hands its folio, locked, to the core; counted as a PMD fault when the
+    /// core will map a PMD, as a fallback when it maps 4 KiB entries.
+    fn fault(vmf: &VmFault<'_, Self>) -> VmFaultReason {
+        let t = Target::of(vmf.vma(), vmf.address());
+        let sb = t.inode.super_block().data();
+        let Some(info) = t.inode.data() else {
+            return VmFaultReason::SIGBUS;
+        };
+        let fault = sb.fault_lock(&info, t.idx);
+        if !t.in_size(&sb) {
+            return VmFaultReason::SIGBUS;
+        }
+        let base = ((t.offset & (sb.page_size() - 1)) >> bindings::PAGE_SHIFT) as usize;
+        let pmd = vmf.pmd_mappable();
+        let ret = info.with_page_or_alloc(
+            &sb,
+            t.inode,
+            &fault,
+            || t.in_size(&sb),
+            |page| vmf.map_folio(page, base),
+        );
+        match ret {
+            Ok(ret) => {
+                sb.pool().stats.record_fault(if pmd {
+                    FaultKind::Pmd
+                } else {
+                    FaultKind::Fallback
+                });
+                ret
+            }
+            Err(_) => VmFaultReason::SIGBUS,
+        }
+    }
+
+    fn pagesize(vma: &Vma<Self>) -> usize {
+        vma.file().inode().super_block().data().page_size() as usize
+    }
+
+    fn may_split(vma: &Vma<Self>, addr: usize) -> Result {
+        may_split(vma, addr)
     }
 }
 

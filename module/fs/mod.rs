@@ -128,7 +128,7 @@ impl FileSystem for RhFs {
         let sb = inode.super_block().data();
         if let Some(data) = data {
             // No mapping is left (a mapping holds its file, hence the inode).
-            data.remove_from(&sb, 0, |_| ());
+            data.remove_from(&sb, inode, 0);
         }
         sb.put_inode();
     }

@@ -195,6 +195,14 @@ impl SuperInfo {
         self.pool.order() + kernel::bindings::PAGE_SHIFT
     }
 
+    /// Whether the mount's files keep their pages in the page cache, as folios the core maps
+    /// with refcounted, rmapped entries (2 MiB pages), rather than mapping them itself with
+    /// PFN entries (1 GiB pages: a PUD entry each; 6.12 has no refcounted PUD outside
+    /// hugetlb).
+    pub(crate) fn page_cache(&self) -> bool {
+        self.pool.order() == kernel::bindings::HPAGE_PMD_ORDER
+    }
+
     /// The pool of the mount's page size.
     pub(crate) fn pool(&self) -> &HugePool {
         &self.pool

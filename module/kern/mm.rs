@@ -76,15 +76,23 @@ pub(crate) trait VmOperations: Sized + 'static {
     /// What `vm_private_data` holds (`()` when nothing).
     type PrivateData: ForeignOwnable + Send + Sync;
 
-    /// `huge_fault`: a fault at PMD or PUD `order`.
-    fn huge_fault(vmf: &VmFault<'_, Self>, order: u32) -> VmFaultReason;
+    /// Whether `map_pages` is the page cache's own (`filemap_map_pages`: read faults map
+    /// the file's uptodate folios around the address without calling `fault`).
+    const MAP_PAGES: bool = false;
 
-    /// `fault`: a fault at 4 KiB.
+    /// `huge_fault`: a fault at PMD or PUD `order`.
+    fn huge_fault(_vmf: &VmFault<'_, Self>, _order: u32) -> VmFaultReason {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `fault`: a fault at 4 KiB (or any size, for page-cache folios the core maps).
     fn fault(vmf: &VmFault<'_, Self>) -> VmFaultReason;
 
     /// `access` (ptrace, `/proc/PID/mem` where GUP cannot): copies between `buf` and the
     /// mapping at `addr`; the bytes done.
-    fn access(vma: &Vma<Self>, addr: usize, buf: &mut [u8], write: bool) -> Result<usize>;
+    fn access(_vma: &Vma<Self>, _addr: usize, _buf: &mut [u8], _write: bool) -> Result<usize> {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
 
     /// `pagesize` (smaps `KernelPageSize`).
     fn pagesize(vma: &Vma<Self>) -> usize;
@@ -126,9 +134,22 @@ impl<V: VmOperations> VmOpsTable<V> {
         } else {
             None
         },
-        access: Some(Self::access),
-        huge_fault: Some(Self::huge_fault),
+        access: if V::HAS_ACCESS {
+            Some(Self::access)
+        } else {
+            None
+        },
+        huge_fault: if V::HAS_HUGE_FAULT {
+            Some(Self::huge_fault)
+        } else {
+            None
+        },
         fault: Some(Self::fault),
+        map_pages: if V::MAP_PAGES {
+            Some(bindings::filemap_map_pages)
+        } else {
+            None
+        },
         pagesize: Some(Self::pagesize),
         may_split: Some(Self::may_split),
         // SAFETY: The other callbacks are optional; all-zero is "none".
@@ -541,6 +562,29 @@ impl<V: VmOperations> VmFault<'_, V> {
         // SAFETY: By the type invariants; the helper reads the PMD locklessly, as the fault
         // path does.
         unsafe { shim::rhugetlbfs_vmf_pmd_none(self.vmf) }
+    }
+
+    /// Whether the core will map a PMD for a page-cache folio this fault returns: nothing is
+    /// mapped at the PMD yet, and neither `MADV_NOHUGEPAGE` nor `PR_SET_THP_DISABLE` is on
+    /// (the core maps 4 KiB entries of the same folio then).
+    pub(crate) fn pmd_mappable(&self) -> bool {
+        // SAFETY: By the type invariants; the helper reads the PMD locklessly and the VMA's and
+        // mm's flags, as the fault path does.
+        unsafe { shim::rhugetlbfs_vmf_pmd_mappable(self.vmf) }
+    }
+
+    /// Hands the page-cache folio of `page` that holds its base page `base` to the core to
+    /// map (`VM_FAULT_LOCKED`: with a reference for the mapping, and locked, so truncation
+    /// cannot take it out before the core maps it). The folio must be in the file's page
+    /// cache at the fault's index.
+    pub(crate) fn map_folio(&self, page: &HugePage, base: usize) -> VmFaultReason {
+        let Some(pfn) = page.folio_pfn(base) else {
+            return VmFaultReason::SIGBUS;
+        };
+        // SAFETY: By the type invariants the fault is live; `pfn` is the head of a folio the
+        // caller keeps in the page cache (its pool reference) while it holds the fault mutex,
+        // which it does for this call.
+        VmFaultReason(unsafe { shim::rhugetlbfs_fault_folio(self.vmf, pfn) })
     }
 
     /// Maps the `1 << order` base pages of `page` starting at base page `first` with one

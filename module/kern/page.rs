@@ -81,6 +81,12 @@ impl HugePage {
         })
     }
 
+    /// The frame number of the head of the folio that holds base page `base` (the page is
+    /// one folio, so its first frame), if `base` lies inside the page.
+    pub(super) fn folio_pfn(&self, base: usize) -> Option<usize> {
+        (base < self.nr_pages()).then_some(self.pfn)
+    }
+
     /// The frame number of base page `first`, if `[first, first + (1 << order))` is a
     /// naturally aligned piece of the page (what one PMD or PUD entry maps).
     pub(super) fn pfn_of(&self, first: usize, order: u32) -> Option<usize> {
@@ -207,6 +213,52 @@ impl Drop for HugePage {
             // SAFETY: By the type invariants we own the range taken by `alloc_contig_range`.
             Source::Contig => unsafe { bindings::free_contig_range(self.pfn, 1 << self.order) },
         }
+    }
+}
+
+/// A reference to a folio of a file's page cache (from [`crate::kern::vfs::INode::cache_get`]),
+/// dropped on drop. It keeps the memory from going anywhere (the pool reuses a page only when
+/// it holds the only reference), not the folio in the file.
+///
+/// # Invariants
+///
+/// `pfn` is the head of a folio of `nr` pages whose first page had index `first` in its file
+/// when found, and this object holds one reference to it.
+pub(crate) struct CachedFolio {
+    pfn: usize,
+    first: u64,
+    nr: usize,
+}
+
+impl CachedFolio {
+    /// # Safety
+    ///
+    /// The caller hands over one reference to the folio described, as the type invariants
+    /// say.
+    pub(super) unsafe fn from_raw(pfn: usize, first: u64, nr: usize) -> Self {
+        // INVARIANT: By the safety requirements.
+        CachedFolio { pfn, first, nr }
+    }
+
+    pub(super) fn pfn(&self) -> usize {
+        self.pfn
+    }
+
+    /// The file index (in base pages) of its first page.
+    pub(crate) fn first_index(&self) -> u64 {
+        self.first
+    }
+
+    /// The size in bytes.
+    pub(crate) fn size(&self) -> u64 {
+        (self.nr as u64) << bindings::PAGE_SHIFT
+    }
+}
+
+impl Drop for CachedFolio {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants we hold one reference, dropped exactly once here.
+        unsafe { shim::rhugetlbfs_folio_put(self.pfn) };
     }
 }
 

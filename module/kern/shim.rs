@@ -153,4 +153,33 @@ extern "C" {
         align: c_ulong,
         flags: c_ulong,
     ) -> c_ulong;
+    pub(super) fn rhugetlbfs_mapping_setup(inode: *mut bindings::inode);
+    pub(super) fn rhugetlbfs_cache_add(
+        mapping: *mut bindings::address_space,
+        pfn: c_ulong,
+        index: c_ulong,
+    ) -> c_int;
+    pub(super) fn rhugetlbfs_cache_remove(
+        mapping: *mut bindings::address_space,
+        start: i64,
+        len: i64,
+    );
+    pub(super) fn rhugetlbfs_cache_get(
+        mapping: *mut bindings::address_space,
+        index: c_ulong,
+        first: *mut c_ulong,
+        nr: *mut c_ulong,
+    ) -> c_ulong;
+    pub(super) fn rhugetlbfs_folio_put(pfn: c_ulong);
+    pub(super) fn rhugetlbfs_copy_folio_to_iter(
+        pfn: c_ulong,
+        offset: usize,
+        len: usize,
+        iter: *mut bindings::iov_iter,
+    ) -> usize;
+    pub(super) fn rhugetlbfs_fault_folio(
+        vmf: *mut bindings::vm_fault,
+        pfn: c_ulong,
+    ) -> bindings::vm_fault_t;
+    pub(super) fn rhugetlbfs_vmf_pmd_mappable(vmf: *const bindings::vm_fault) -> bool;
 }

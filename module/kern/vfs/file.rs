@@ -7,6 +7,7 @@
 //! [`include/linux/uio.h`](srctree/include/linux/uio.h)
 
 use super::{FileSystem, INode};
+use crate::kern::page::CachedFolio;
 use crate::kern::shim;
 use core::marker::PhantomData;
 use kernel::bindings;
@@ -113,6 +114,19 @@ impl IovIter {
     pub(crate) fn copy_to(&mut self, src: &[u8]) -> usize {
         // SAFETY: By the type invariants; `src` is valid for `src.len()` bytes.
         unsafe { shim::rhugetlbfs_copy_to_iter(src.as_ptr().cast(), src.len(), self.iter) }
+    }
+
+    /// Copies `len` bytes at `offset` of `folio` out; returns the bytes copied (fewer if a user
+    /// page faulted, none if the range is not inside the folio). As [`Self::copy_to`] for
+    /// faults: only the folio reference is held.
+    pub(crate) fn copy_folio(&mut self, folio: &CachedFolio, offset: u64, len: usize) -> usize {
+        match offset.checked_add(len as u64) {
+            Some(end) if end <= folio.size() => {}
+            _ => return 0,
+        }
+        // SAFETY: By the type invariants of `self` and of `folio` (a referenced folio, alive
+        // for the call); the range lies inside it.
+        unsafe { shim::rhugetlbfs_copy_folio_to_iter(folio.pfn(), offset as usize, len, self.iter) }
     }
 
     /// Fills `n` bytes with zeros; returns the bytes done. As [`Self::copy_to`] for faults.

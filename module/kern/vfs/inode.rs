@@ -6,6 +6,7 @@
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
 use super::{FileSystem, SuperBlock};
+use crate::kern::page::{CachedFolio, HugePage};
 use crate::kern::shim;
 use core::marker::PhantomData;
 use core::ops::Deref;
@@ -95,6 +96,50 @@ impl<T: FileSystem> INode<T> {
         unsafe {
             bindings::unmap_mapping_range((*self.as_ptr()).i_mapping, clamp(start), clamp(len), 1)
         };
+    }
+
+    /// Puts `page`'s folios into the file's page cache from index `index` (in base pages;
+    /// aligned to the page). `EEXIST` if something is there already, `ENOMEM` without memory
+    /// for the cache's tree; then nothing is left in the cache.
+    ///
+    /// The page must be zeroed or hold the file's data: from here on the core maps it where the
+    /// file is mapped, `read` copies it out and GUP takes references on it. The caller keeps
+    /// the page (its pool reference) until it took it out again with [`Self::cache_remove`].
+    pub(crate) fn cache_add(&self, page: &HugePage, index: u64) -> Result {
+        let pfn = page.folio_pfn(0).ok_or(EINVAL)?;
+        // SAFETY: The inode and its mapping are live; the folio is a large folio the caller
+        // owns (its pool reference), mapped nowhere and in no mapping; the helper checks the
+        // index's alignment and takes the references the page cache holds.
+        let ret =
+            unsafe { shim::rhugetlbfs_cache_add((*self.as_ptr()).i_mapping, pfn, index as _) };
+        kernel::error::to_result(ret)
+    }
+
+    /// Takes the folios in the bytes `[start, start + len)` out of the page cache, unmapping
+    /// them where the core mapped them (`truncate_inode_pages_range`); the range holds whole
+    /// folios only. Entries mapped by the module itself (PFN entries) must be removed before
+    /// ([`Self::unmap_range`]): the page cache does not see them.
+    pub(crate) fn cache_remove(&self, start: u64, len: u64) {
+        let (Ok(start), Ok(len)) = (i64::try_from(start), i64::try_from(len)) else {
+            return;
+        };
+        if len == 0 {
+            return;
+        }
+        // SAFETY: The inode and its mapping are live; truncation takes the folio locks it
+        // needs and may sleep, as callers allow.
+        unsafe { shim::rhugetlbfs_cache_remove((*self.as_ptr()).i_mapping, start, len) };
+    }
+
+    /// The page-cache folio holding file index `index` (in base pages), with a reference.
+    pub(crate) fn cache_get(&self, index: u64) -> Option<CachedFolio> {
+        let (mut first, mut nr) = (0, 0);
+        // SAFETY: The inode and its mapping are live; the outputs are locals.
+        let pfn = unsafe {
+            shim::rhugetlbfs_cache_get((*self.as_ptr()).i_mapping, index as _, &mut first, &mut nr)
+        };
+        // SAFETY: A non-zero result is a folio head the helper took a reference to for us.
+        (pfn != 0).then(|| unsafe { CachedFolio::from_raw(pfn, first as u64, nr) })
     }
 
     /// Takes the inode lock (`inode_lock`, the `i_rwsem` for writing).

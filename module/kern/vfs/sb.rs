@@ -102,6 +102,7 @@ impl<T: FileSystem> SuperBlock<T> {
             shim::rhugetlbfs_inode_set_ops(inode, iop, fop);
             match mode & bindings::S_IFMT {
                 bindings::S_IFREG => {
+                    shim::rhugetlbfs_mapping_setup(inode);
                     // Taken back once, in `evict_inode` (`INode::take_data`).
                     (*inode).i_private = data.map_or(ptr::null(), |d| d.into_foreign()).cast_mut();
                 }

@@ -43,9 +43,9 @@ pub use size::show_pagesize;
 // Paths only host code names: the module parses through `MountOptions` (`split_options` and
 // `OptionTokens` are host only) and shows its errors without naming their type.
 #[cfg(not(MODULE))]
-pub use mount::MountOptionError;
-#[cfg(not(MODULE))]
 pub use cmdline::memparse;
+#[cfg(not(MODULE))]
+pub use mount::MountOptionError;
 #[cfg(not(MODULE))]
 pub use mount::{parse_mount_param, split_options, MountErrorKind, MountParam, OptionTokens};
 #[cfg(not(MODULE))]
