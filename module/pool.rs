@@ -58,6 +58,9 @@ const CONTIG_RETRIES: usize = 2;
 
 /// What the `resize` lock protects: the 1 GiB search state kept between allocations.
 struct ResizeState {
+    /// Whether new 1 GiB pages are made of 512 2 MiB folios (`pmd_mappable`), so that the page
+    /// cache can hold them (`map=pmd` mounts). Changed only while the pool has no page.
+    pmd_mappable: bool,
     /// Ranges whose `alloc_contig_range` failed recently.
     recent: RecentFailures,
     /// Per node and zone: where the next search resumes (after the last success).
@@ -106,11 +109,14 @@ impl HugePool {
         for _ in 0..=last {
             free.push(KVec::new(), GFP_KERNEL)?;
         }
+        // 2 MiB pages are 2 MiB folios; 1 GiB pages one folio until set otherwise.
+        let pmd_folios = order <= bindings::HPAGE_PMD_ORDER;
         Arc::pin_init(
             pin_init!(HugePool {
                 order,
                 nodes,
                 resize <- new_mutex!(ResizeState {
+                    pmd_mappable: pmd_folios,
                     recent: RecentFailures::new(RECENT_FAILURE_COOLDOWN_MS),
                     resume_pfn: [[0; bindings::MAX_NR_ZONES as usize]; MAX_NUMNODES],
                 }),
@@ -216,6 +222,29 @@ impl HugePool {
                 ResizeStep::Done { .. } => break,
             }
         }
+        Ok(())
+    }
+
+    /// Whether the pool's pages are made of 2 MiB folios the page cache can hold: always for
+    /// 2 MiB pages; for 1 GiB pages as set with [`Self::set_pmd_mappable`].
+    pub(crate) fn pmd_mappable(&self) -> bool {
+        self.resize.lock().pmd_mappable
+    }
+
+    /// Makes new 1 GiB pages 512 contiguous 2 MiB folios (`true`) or one folio (`false`).
+    /// `EBUSY` while the pool holds any page (free, in use or draining): every page of a pool
+    /// has the same make. `EINVAL` to make 2 MiB pages anything but 2 MiB folios.
+    pub(crate) fn set_pmd_mappable(&self, on: bool) -> Result {
+        if !self.is_gigantic() {
+            return if on { Ok(()) } else { Err(EINVAL) };
+        }
+        let mut resize = self.resize.lock();
+        let mut inner = self.inner.lock();
+        self.drain_locked(&mut inner);
+        if resize.pmd_mappable != on && inner.hstate.counters().nr_huge_pages != 0 {
+            return Err(EBUSY);
+        }
+        resize.pmd_mappable = on;
         Ok(())
     }
 
@@ -593,19 +622,24 @@ impl HugePool {
                 let now = now_ms();
                 match scan.next_candidate(&mut oracle, &resize.recent, now, SCAN_BUDGET) {
                     ScanStep::Candidate(range) => {
-                        let mut result =
-                            HugePage::alloc_contig(range.start_pfn as usize, self.order);
+                        let start = range.start_pfn as usize;
                         // A migration failure is often transient (a page briefly pinned or
-                        // in flight): the same range is tried up to twice more before it
-                        // counts as failed and cools down. Small guests have only a few
-                        // candidate ranges per node.
-                        for _ in 0..CONTIG_RETRIES {
-                            if !matches!(&result, Err(e) if *e == EBUSY) {
-                                break;
+                        // in flight): the same range (or 2 MiB piece of it) is tried up to
+                        // twice more before it counts as failed and cools down. Small guests
+                        // have only a few candidate ranges per node.
+                        let result = if resize.pmd_mappable {
+                            HugePage::alloc_contig_chunks(start, self.order, CONTIG_RETRIES)
+                        } else {
+                            let mut result = HugePage::alloc_contig(start, self.order);
+                            for _ in 0..CONTIG_RETRIES {
+                                if !matches!(&result, Err(e) if *e == EBUSY) {
+                                    break;
+                                }
+                                page::cond_resched();
+                                result = HugePage::alloc_contig(start, self.order);
                             }
-                            page::cond_resched();
-                            result = HugePage::alloc_contig(range.start_pfn as usize, self.order);
-                        }
+                            result
+                        };
                         let outcome = match &result {
                             Ok(_) => ContigOutcome::Allocated,
                             Err(e) if *e == EBUSY => ContigOutcome::MigrationFailed,
@@ -651,9 +685,9 @@ fn now_ms() -> u64 {
 }
 
 /// Every pool, for the draining work ([`crate::kern::work`]).
-pub(crate) struct Pools(pub(crate) KVec<Arc<HugePool>>);
+pub(crate) struct PoolSet(pub(crate) KVec<Arc<HugePool>>);
 
-impl Drain for Pools {
+impl Drain for PoolSet {
     fn drain(&self) -> bool {
         let mut more = false;
         for pool in self.0.iter() {

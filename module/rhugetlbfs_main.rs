@@ -47,7 +47,7 @@ const VERSION: &str = "0.1.0";
 /// The loaded module. Fields drop in order: the sysfs files go before the pools they show.
 struct RHugetlbfs {
     _fs: kern::vfs::Registration<fs::RhFs>,
-    _drain: kern::work::Drainer<pool::Pools>,
+    _drain: kern::work::Drainer<pool::PoolSet>,
     _sysfs: sysfs::SysfsTree,
     _pools: KVec<Arc<HugePool>>,
 }
@@ -67,6 +67,9 @@ impl kernel::Module for RHugetlbfs {
             return Err(EINVAL);
         };
         for p in pools.iter() {
+            if p.is_gigantic() {
+                p.set_pmd_mappable(kern::params::pmd_mappable_1g())?;
+            }
             let want = kern::params::hugepages(p.order());
             if want > 0 {
                 p.set_nr_hugepages(want, ResizeTarget::Global(p.nodes()))?;
@@ -97,7 +100,7 @@ impl kernel::Module for RHugetlbfs {
         for p in pools.iter() {
             drain_pools.push(p.clone(), GFP_KERNEL)?;
         }
-        let drain = kern::work::Drainer::start(pool::Pools(drain_pools))?;
+        let drain = kern::work::Drainer::start(pool::PoolSet(drain_pools))?;
         let fs = kern::vfs::Registration::new(fs::FsGlobals::new(fs_pools, default)?)?;
         pr_info!(
             "rhugetlbfs {} loaded (default huge page size {} kB)\n",

@@ -51,6 +51,16 @@ static unsigned long hugepages_1g;
 module_param(hugepages_1g, ulong, 0444);
 MODULE_PARM_DESC(hugepages_1g, "1 GiB pages to allocate at load");
 
+/* Whether 1 GiB pages are 512 2 MiB folios (map=pmd mounts); sysfs pmd_mappable later. */
+static bool pmd_mappable_1g;
+module_param(pmd_mappable_1g, bool, 0444);
+MODULE_PARM_DESC(pmd_mappable_1g, "Make 1 GiB pages of 2 MiB folios, for map=pmd mounts");
+
+bool rhugetlbfs_param_pmd_mappable_1g(void)
+{
+	return READ_ONCE(pmd_mappable_1g);
+}
+
 unsigned long rhugetlbfs_param_default_hugepagesz_kb(void)
 {
 	return READ_ONCE(default_hugepagesz_kb);
@@ -449,6 +459,19 @@ void rhugetlbfs_vma_update_flags(struct vm_area_struct *vma, unsigned long set,
 }
 
 /*
+ * Removes the entries of [start, start + len) of vma: those of every mapping of the same
+ * file range, private ones included (unmap_mapping_range with even_cows). zap_page_range_single
+ * would do only vma's, but kernel.org 6.12.y does not export it to modules; the other
+ * mappings simply fault once more.
+ */
+static void rh_zap_file_range(struct vm_area_struct *vma, unsigned long start, unsigned long len)
+{
+	loff_t from = ((loff_t)vma->vm_pgoff << PAGE_SHIFT) + (start - vma->vm_start);
+
+	unmap_mapping_range(vma->vm_file->f_mapping, from, len, 1);
+}
+
+/*
  * At fork, from vm_ops->open of the child's VMA: zaps the parent's VMA at the same range
  * (dup_mmap runs in the parent, its mmap lock held for writing, before copy_page_range),
  * so that no writable entry of a private page is copied and both sides fault again.
@@ -460,8 +483,7 @@ void rhugetlbfs_zap_fork_parent(struct vm_area_struct *child)
 	mmap_assert_write_locked(current->mm);
 	if (parent && parent != child && parent->vm_file == child->vm_file &&
 	    parent->vm_end == child->vm_end)
-		zap_page_range_single(parent, parent->vm_start,
-				      parent->vm_end - parent->vm_start, NULL);
+		rh_zap_file_range(parent, parent->vm_start, parent->vm_end - parent->vm_start);
 }
 
 /*
@@ -499,14 +521,14 @@ void rhugetlbfs_zap_for_mprotect(struct vm_area_struct *vma, unsigned long start
 				 unsigned long end)
 {
 	vma_start_write(vma);
-	zap_page_range_single(vma, start, end - start, NULL);
+	rh_zap_file_range(vma, start, end - start);
 }
 
 /* From vm_ops->access, mmap lock held: drops the entries of [start, start + len). */
 void rhugetlbfs_zap_range(struct vm_area_struct *vma, unsigned long start, unsigned long len)
 {
 	mmap_assert_locked(vma->vm_mm);
-	zap_page_range_single(vma, start, len, NULL);
+	rh_zap_file_range(vma, start, len);
 }
 
 /*

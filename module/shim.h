@@ -9,6 +9,7 @@
 
 unsigned long rhugetlbfs_param_default_hugepagesz_kb(void);
 unsigned long rhugetlbfs_param_hugepages(unsigned int order);
+bool rhugetlbfs_param_pmd_mappable_1g(void);
 
 /* What rhugetlbfs_alloc_buddy() returns on failure. */
 #define RH_NO_PFN (~0UL)

@@ -52,6 +52,7 @@ attr_table!(
         (c_str!("surplus_hugepages"), 0o444),
         (c_str!("stats"), 0o444),
         (c_str!("draining_hugepages"), 0o444),
+        (c_str!("pmd_mappable"), 0o644),
     ]
 );
 
@@ -66,6 +67,9 @@ impl AttrOps for HstateAttrs {
         }
         if idx == 6 {
             return writeln!(out, "{}", self.pool.draining()).map_err(|_| EINVAL);
+        }
+        if idx == 7 {
+            return writeln!(out, "{}", u8::from(self.pool.pmd_mappable())).map_err(|_| EINVAL);
         }
         let c = self.pool.counters();
         let v = match idx {
@@ -85,6 +89,10 @@ impl AttrOps for HstateAttrs {
                 .pool
                 .set_nr_hugepages(n, ResizeTarget::Global(self.pool.nodes())),
             1 => self.pool.set_nr_overcommit(n),
+            7 => match n {
+                0 | 1 => self.pool.set_pmd_mappable(n == 1),
+                _ => Err(EINVAL),
+            },
             _ => Err(EACCES),
         }
     }

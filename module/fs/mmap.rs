@@ -195,8 +195,15 @@ fn fault_at<V: RhVm>(vmf: &VmFault<'_, V>, order: u32, from_pte_level: bool) -> 
     } else {
         vmf.is_write()
     };
+    let private = vflags & flags::MAYSHARE == 0;
     let mapped = with_target_page(vma, vmf.address(), write, forced, |page, t| {
         let sb = t.inode.super_block().data();
+        if private && order == bindings::HPAGE_PUD_ORDER && page.is_pmd_folios() {
+            // A PUD entry over 512 folios would make GUP (which follows this private
+            // mapping's entries, and takes its references on the first page's folio for the
+            // whole PUD) miscount them: 2 MiB entries then.
+            return VmFaultReason::FALLBACK;
+        }
         // The piece of the page the entry maps: all of it unless `order` is smaller.
         let piece = ((t.offset & (sb.page_size() - 1)) >> bindings::PAGE_SHIFT) as usize
             & !((1usize << order) - 1);

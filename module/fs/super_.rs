@@ -9,7 +9,7 @@
 //! block goes away.
 
 use super::inode::InodeInfo;
-use crate::acct::parse::{MountOption, MountOptions, SubpoolLimits};
+use crate::acct::parse::{HugeMap, MountOption, MountOptions, SubpoolLimits};
 use crate::acct::subpool::Subpool;
 use crate::kern::page::HugePage;
 use crate::kern::vfs::{MountLog, ParamError, Statfs};
@@ -97,6 +97,13 @@ impl MountCtx {
             .opts
             .resolve(shift, pool.max_huge_pages())
             .map_err(|e| fail(EINVAL, &e))?;
+        if self.opts.huge_map(shift) == HugeMap::Pmd && !pool.pmd_mappable() {
+            return Err(fail(
+                EINVAL,
+                &"map=pmd needs 1 GiB pages made of 2 MiB folios: write 1 to \
+                  hugepages-1048576kB/pmd_mappable while the pool is empty",
+            ));
+        }
         let spool = if limits.needs_subpool() {
             let sp = Subpool::new(limits.max_hpages, limits.min_hpages)
                 .map_err(|_| fail(EINVAL, &"min_size above size"))?;
@@ -196,11 +203,11 @@ impl SuperInfo {
     }
 
     /// Whether the mount's files keep their pages in the page cache, as folios the core maps
-    /// with refcounted, rmapped entries (2 MiB pages), rather than mapping them itself with
-    /// PFN entries (1 GiB pages: a PUD entry each; 6.12 has no refcounted PUD outside
-    /// hugetlb).
+    /// with refcounted, rmapped entries (`map=pmd`: 2 MiB pages, and 1 GiB pages made of 512
+    /// 2 MiB folios), rather than mapping them itself with PFN entries (`map=pud`, the 1 GiB
+    /// default: a PUD entry each; 6.12 has no refcounted PUD outside hugetlb).
     pub(crate) fn page_cache(&self) -> bool {
-        self.pool.order() == kernel::bindings::HPAGE_PMD_ORDER
+        self.opts.huge_map(self.page_shift()) == HugeMap::Pmd
     }
 
     /// The pool of the mount's page size.
@@ -348,6 +355,10 @@ impl SuperInfo {
         }
         if let Some(n) = self.opts.nr_inodes {
             write!(w, ",nr_inodes={n}")?;
+        }
+        if self.opts.huge_map(self.page_shift()) == HugeMap::Pmd && self.page_shift() >= 30 {
+            // Only where it is not the page size's default.
+            w.write_str(",map=pmd")?;
         }
         let (size, unit) = crate::acct::parse::show_pagesize(self.page_size());
         write!(w, ",pagesize={size}{}", char::from(unit))?;

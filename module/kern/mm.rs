@@ -462,7 +462,9 @@ impl<V: VmOperations> Vma<V> {
         unsafe { shim::rhugetlbfs_private_still_mapped(self.as_ptr()) }
     }
 
-    /// Removes the entries of `[start, start + len)` (`zap_page_range_single`).
+    /// Removes the entries of `[start, start + len)`: those of every mapping of the same file
+    /// range, this one's included (`zap_page_range_single`, which would do this VMA's only,
+    /// is not exported by kernel.org 6.12.y; the others fault once more).
     pub(crate) fn zap(&self, start: usize, len: usize) {
         // SAFETY: By the type invariants the mm is locked, as the helper asserts; the core
         // clamps the range to the VMA.
@@ -492,7 +494,8 @@ impl<V: VmOperations> VmaWrite<V> {
 
     /// At `fork` (from `open` of the child's VMA): zaps the parent's VMA at the same range, so
     /// that no writable entry of it is copied into the child (`dup_mmap` runs in the parent
-    /// with both mms write-locked, before `copy_page_range`).
+    /// with both mms write-locked, before `copy_page_range`). As [`Vma::zap`], the file
+    /// range's other mappings go too.
     pub(crate) fn zap_fork_parent(&self) {
         // SAFETY: By the type invariants; the helper checks that the VMA at the same address
         // in `current->mm` maps the same file range before zapping it.
@@ -500,7 +503,7 @@ impl<V: VmOperations> VmaWrite<V> {
     }
 
     /// From `mprotect`: keeps faults under the per-VMA lock out until the new protection is
-    /// in place and zaps `[start, end)`, so the next faults map with it.
+    /// in place and zaps `[start, end)` (as [`Vma::zap`]), so the next faults map with it.
     pub(crate) fn zap_for_mprotect(&self, start: usize, end: usize) {
         // SAFETY: By the type invariants the mm is write-locked.
         unsafe { shim::rhugetlbfs_zap_for_mprotect(self.vma.as_ptr(), start, end) };

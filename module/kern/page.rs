@@ -2,9 +2,11 @@
 
 //! Owned huge pages: naturally aligned runs of `1 << order` base pages.
 //!
-//! A [`HugePage`] is a compound page, either from the buddy allocator (2 MiB, order 9) or
-//! a contiguous range taken with `alloc_contig_range(.., __GFP_COMP)` (1 GiB, order 18,
-//! above `MAX_PAGE_ORDER`). Either way it is freed the matching way when dropped, like
+//! A [`HugePage`] is a compound page (a folio), either from the buddy allocator (2 MiB,
+//! order 9) or a contiguous range taken with `alloc_contig_range(.., __GFP_COMP)` (1 GiB,
+//! order 18, above `MAX_PAGE_ORDER`); or, for 1 GiB pages that the page cache holds (whose
+//! folios are at most PMD-sized), one contiguous, aligned range of 512 such 2 MiB folios
+//! ("chunked"). Either way it is freed the matching way when dropped, like
 //! `kernel::page::Page` does for single pages.
 //!
 //! C header: [`include/linux/gfp.h`](srctree/include/linux/gfp.h)
@@ -20,7 +22,12 @@ enum Source {
     Buddy,
     /// `alloc_contig_range`: freed with `free_contig_range`.
     Contig,
+    /// `alloc_contig_range` of each `CHUNK_ORDER` piece: freed piece by piece.
+    Chunks,
 }
+
+/// The order of the folios a chunked page is made of: one PMD each.
+const CHUNK_ORDER: u32 = bindings::HPAGE_PMD_ORDER;
 
 /// A huge page owned by the pool.
 ///
@@ -81,10 +88,80 @@ impl HugePage {
         })
     }
 
-    /// The frame number of the head of the folio that holds base page `base` (the page is
-    /// one folio, so its first frame), if `base` lies inside the page.
+    /// Takes the `1 << order` pages at `start_pfn` as contiguous 2 MiB folios, one
+    /// `alloc_contig_range(.., __GFP_COMP)` each, trying a piece whose migration failed up to
+    /// `retries` more times. On failure the pieces taken go back and the error is the last
+    /// piece's.
+    pub(crate) fn alloc_contig_chunks(
+        start_pfn: usize,
+        order: u32,
+        retries: usize,
+    ) -> Result<Self> {
+        let nr = 1usize.checked_shl(order).ok_or(EINVAL)?;
+        let chunk = 1usize << CHUNK_ORDER;
+        if order <= CHUNK_ORDER || start_pfn % nr != 0 {
+            return Err(EINVAL);
+        }
+        let mut done = 0;
+        while done < nr {
+            let mut ret;
+            let mut tries = 0;
+            loop {
+                // SAFETY: May sleep; `alloc_contig_range` checks the range and fails without
+                // side effects when it cannot take it. A piece is one aligned pageblock, so a
+                // success is exactly one compound page of `CHUNK_ORDER`.
+                ret = unsafe { shim::rhugetlbfs_alloc_contig(start_pfn + done, chunk) };
+                if ret != EBUSY.to_errno() || tries == retries {
+                    break;
+                }
+                tries += 1;
+                cond_resched();
+            }
+            if let Err(e) = kernel::error::to_result(ret) {
+                for taken in (0..done).step_by(chunk) {
+                    // SAFETY: We took this piece above as one compound page of `chunk` pages.
+                    unsafe { bindings::free_contig_range(start_pfn + taken, chunk as _) };
+                }
+                return Err(e);
+            }
+            done += chunk;
+            cond_resched();
+        }
+        // INVARIANT: Every piece of the aligned range was taken, as `Chunks` pages are.
+        Ok(HugePage {
+            pfn: start_pfn,
+            order,
+            source: Source::Chunks,
+        })
+    }
+
+    /// Whether the page is made of 2 MiB folios (pages of the buddy allocator are one 2 MiB
+    /// folio; chunked 1 GiB pages 512): what the page cache can hold and the core map with
+    /// PMD entries.
+    pub(crate) fn is_pmd_folios(&self) -> bool {
+        self.source == Source::Chunks || self.order == CHUNK_ORDER
+    }
+
+    /// The order of the page's folios.
+    fn folio_order(&self) -> u32 {
+        if self.source == Source::Chunks {
+            CHUNK_ORDER
+        } else {
+            self.order
+        }
+    }
+
+    /// The frame number of the head of the folio that holds base page `base`, if `base` lies
+    /// inside the page.
     pub(super) fn folio_pfn(&self, base: usize) -> Option<usize> {
-        (base < self.nr_pages()).then_some(self.pfn)
+        (base < self.nr_pages()).then(|| self.pfn + (base & !((1usize << self.folio_order()) - 1)))
+    }
+
+    /// The page's folios: the base page each starts at, and its head's frame number.
+    pub(super) fn folios(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..self.nr_pages())
+            .step_by(1 << self.folio_order())
+            .map(|base| (base, self.pfn + base))
     }
 
     /// The frame number of base page `first`, if `[first, first + (1 << order))` is a
@@ -181,9 +258,10 @@ impl HugePage {
     /// The count is frozen at our one reference for the check (`folio_ref_freeze`, as split
     /// and migration do): no speculative reference slips in meanwhile.
     pub(crate) fn is_exclusive(&self) -> bool {
-        // SAFETY: By the type invariants `pfn` is the head of our compound page, which holds
-        // one reference of ours for as long as `self` lives.
-        unsafe { shim::rhugetlbfs_page_exclusive(self.pfn) }
+        // SAFETY: By the type invariants each folio of the page is ours, and we hold one
+        // reference to each for as long as `self` lives.
+        self.folios()
+            .all(|(_, pfn)| unsafe { shim::rhugetlbfs_page_exclusive(pfn) })
     }
 
     /// Whether a base page of it is hardware-poisoned (never with `CONFIG_MEMORY_FAILURE`
@@ -212,6 +290,14 @@ impl Drop for HugePage {
             Source::Buddy => unsafe { shim::rhugetlbfs_free_buddy(self.pfn, self.order) },
             // SAFETY: By the type invariants we own the range taken by `alloc_contig_range`.
             Source::Contig => unsafe { bindings::free_contig_range(self.pfn, 1 << self.order) },
+            Source::Chunks => {
+                let chunk = 1usize << CHUNK_ORDER;
+                for (_, pfn) in self.folios() {
+                    // SAFETY: By the type invariants we own each piece, one compound page of
+                    // `chunk` pages.
+                    unsafe { bindings::free_contig_range(pfn, chunk as _) };
+                }
+            }
         }
     }
 }

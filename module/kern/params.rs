@@ -17,3 +17,10 @@ pub(crate) fn hugepages(order: u32) -> u64 {
     // preconditions.
     unsafe { shim::rhugetlbfs_param_hugepages(order) as u64 }
 }
+
+/// The `pmd_mappable_1g` parameter: 1 GiB pages made of 2 MiB folios from load on.
+pub(crate) fn pmd_mappable_1g() -> bool {
+    // SAFETY: The C function only reads a module parameter with `READ_ONCE`; it has no
+    // preconditions.
+    unsafe { shim::rhugetlbfs_param_pmd_mappable_1g() }
+}

@@ -41,6 +41,7 @@ pub(super) const RH_NO_PFN: c_ulong = !0;
 extern "C" {
     pub(super) fn rhugetlbfs_param_default_hugepagesz_kb() -> c_ulong;
     pub(super) fn rhugetlbfs_param_hugepages(order: c_uint) -> c_ulong;
+    pub(super) fn rhugetlbfs_param_pmd_mappable_1g() -> bool;
     pub(super) fn rhugetlbfs_alloc_buddy(nid: c_int, order: c_uint, noretry: bool) -> c_ulong;
     pub(super) fn rhugetlbfs_free_buddy(pfn: c_ulong, order: c_uint);
     pub(super) fn rhugetlbfs_alloc_contig(start_pfn: c_ulong, nr_pages: c_ulong) -> c_int;

@@ -106,13 +106,24 @@ impl<T: FileSystem> INode<T> {
     /// file is mapped, `read` copies it out and GUP takes references on it. The caller keeps
     /// the page (its pool reference) until it took it out again with [`Self::cache_remove`].
     pub(crate) fn cache_add(&self, page: &HugePage, index: u64) -> Result {
-        let pfn = page.folio_pfn(0).ok_or(EINVAL)?;
-        // SAFETY: The inode and its mapping are live; the folio is a large folio the caller
-        // owns (its pool reference), mapped nowhere and in no mapping; the helper checks the
-        // index's alignment and takes the references the page cache holds.
-        let ret =
-            unsafe { shim::rhugetlbfs_cache_add((*self.as_ptr()).i_mapping, pfn, index as _) };
-        kernel::error::to_result(ret)
+        if !page.is_pmd_folios() {
+            return Err(EINVAL);
+        }
+        for (base, pfn) in page.folios() {
+            let at = index + base as u64;
+            // SAFETY: The inode and its mapping are live; the folio is a large folio the caller
+            // owns (its pool reference), mapped nowhere and in no mapping; the helper checks
+            // the index's alignment and takes the references the page cache holds.
+            let ret =
+                unsafe { shim::rhugetlbfs_cache_add((*self.as_ptr()).i_mapping, pfn, at as _) };
+            if let Err(e) = kernel::error::to_result(ret) {
+                // The folios put in before this one come out again.
+                let shift = bindings::PAGE_SHIFT;
+                self.cache_remove(index << shift, (base as u64) << shift);
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Takes the folios in the bytes `[start, start + len)` out of the page cache, unmapping

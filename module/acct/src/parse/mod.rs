@@ -37,7 +37,7 @@ mod mount;
 mod size;
 
 pub use kstrtox::kstrtoul;
-pub use mount::{MountOption, MountOptions, SubpoolLimits};
+pub use mount::{HugeMap, MountOption, MountOptions, SubpoolLimits};
 pub use size::show_pagesize;
 
 // Paths only host code names: the module parses through `MountOptions` (`split_options` and

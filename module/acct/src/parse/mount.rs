@@ -28,11 +28,25 @@ pub enum MountOption {
     Uid,
     /// `gid=`: the root directory's group, decimal.
     Gid,
+    /// `map=`: how pages are mapped, `pud` or `pmd` (rhugetlbfs only; see [`HugeMap`]).
+    Map,
+}
+
+/// How a mount's huge pages are mapped (`map=`; rhugetlbfs only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HugeMap {
+    /// One PUD entry per 1 GiB page, inserted by the module (no GUP on shared mappings):
+    /// one TLB entry per page. 1 GiB mounts only, and their default.
+    Pud,
+    /// Page-cache folios of 2 MiB that the core maps with refcounted PMD entries (GUP,
+    /// `O_DIRECT`, pins work). The only way for 2 MiB mounts; for 1 GiB mounts each page is
+    /// 512 such folios of one contiguous range.
+    Pmd,
 }
 
 impl MountOption {
-    /// Every option, in upstream's `hugetlb_fs_parameters` order.
-    pub const ALL: [MountOption; 7] = [
+    /// Every option, in upstream's `hugetlb_fs_parameters` order, then rhugetlbfs's own.
+    pub const ALL: [MountOption; 8] = [
         MountOption::Gid,
         MountOption::MinSize,
         MountOption::Mode,
@@ -40,6 +54,7 @@ impl MountOption {
         MountOption::PageSize,
         MountOption::Size,
         MountOption::Uid,
+        MountOption::Map,
     ];
 
     /// Returns the option's name as written in a mount command.
@@ -52,6 +67,7 @@ impl MountOption {
             Self::Mode => "mode",
             Self::Uid => "uid",
             Self::Gid => "gid",
+            Self::Map => "map",
         }
     }
 
@@ -81,6 +97,8 @@ pub enum MountParam {
     Uid(u32),
     /// `gid=`, to be mapped with `make_kgid` in the mounter's namespace.
     Gid(u32),
+    /// `map=`.
+    Map(HugeMap),
 }
 
 /// What is wrong with a mount option.
@@ -97,6 +115,8 @@ pub enum MountErrorKind {
     UnsupportedPageSize(u64),
     /// `min_size` resolves to more pages than `size`.
     MinAboveMax,
+    /// `map=pud` on a mount whose pages are smaller than a PUD.
+    PudNeedsGigantic,
 }
 
 /// A mount option error; `Display` gives the one-line kernel message naming the option.
@@ -148,6 +168,9 @@ impl fmt::Display for MountOptionError<'_> {
             MountErrorKind::MinAboveMax => {
                 f.write_str("Minimum size can not be greater than maximum size")
             }
+            MountErrorKind::PudNeedsGigantic => {
+                write!(f, "Mount option '{key}=pud' needs pagesize=1G")
+            }
         }
     }
 }
@@ -184,6 +207,16 @@ fn parse_nr_inodes(s: &[u8]) -> Result<u64, ParseError> {
     Ok(n)
 }
 
+/// Parses a `map=` value: `pud` or `pmd`, exactly.
+fn parse_map(s: &[u8]) -> Result<HugeMap, ParseError> {
+    match s {
+        b"pud" => Ok(HugeMap::Pud),
+        b"pmd" => Ok(HugeMap::Pmd),
+        b"" => Err(ParseError::Empty),
+        _ => Err(ParseError::NoDigits),
+    }
+}
+
 /// Parses one mount option (what `fs_context_operations::parse_param` receives).
 ///
 /// `supported_page_sizes` lists the huge page sizes in bytes that `pagesize=` may select.
@@ -210,6 +243,7 @@ pub fn parse_mount_param<'a>(
         MountOption::Mode => MountParam::Mode(parse_mode(v).map_err(bad)?),
         MountOption::Uid => MountParam::Uid(parse_id(v).map_err(bad)?),
         MountOption::Gid => MountParam::Gid(parse_id(v).map_err(bad)?),
+        MountOption::Map => MountParam::Map(parse_map(v).map_err(bad)?),
     })
 }
 
@@ -271,6 +305,8 @@ pub struct MountOptions {
     pub uid: Option<u32>,
     /// `gid=`; `None` means the mounter's fsgid.
     pub gid: Option<u32>,
+    /// `map=`; `None` means the page size's default ([`MountOptions::huge_map`]).
+    pub map: Option<HugeMap>,
 }
 
 impl Default for MountOptions {
@@ -310,7 +346,18 @@ impl MountOptions {
             mode: Self::DEFAULT_MODE,
             uid: None,
             gid: None,
+            map: None,
         }
+    }
+
+    /// How the mount maps its pages: `map=` if given, else PUD entries for 1 GiB pages
+    /// (`huge_page_shift` 30) and page-cache folios for 2 MiB ones.
+    pub fn huge_map(&self, huge_page_shift: u32) -> HugeMap {
+        self.map.unwrap_or(if huge_page_shift >= 30 {
+            HugeMap::Pud
+        } else {
+            HugeMap::Pmd
+        })
     }
 
     /// Records a parsed option.
@@ -323,6 +370,7 @@ impl MountOptions {
             MountParam::Mode(mode) => self.mode = mode,
             MountParam::Uid(uid) => self.uid = Some(uid),
             MountParam::Gid(gid) => self.gid = Some(gid),
+            MountParam::Map(map) => self.map = Some(map),
         }
     }
 
@@ -371,6 +419,13 @@ impl MountOptions {
                     kind: MountErrorKind::BadValue(e),
                 })
         };
+        if self.map == Some(HugeMap::Pud) && huge_page_shift < 30 {
+            return Err(MountOptionError {
+                key: MountOption::Map.name().as_bytes(),
+                value: Some(b"pud"),
+                kind: MountErrorKind::PudNeedsGigantic,
+            });
+        }
         let max_hpages = convert(self.size, MountOption::Size)?;
         let min_hpages = convert(self.min_size, MountOption::MinSize)?;
         if let (Some(max), Some(min)) = (max_hpages, min_hpages) {
@@ -433,6 +488,7 @@ mod tests {
                 mode: 0o700,
                 uid: Some(1000),
                 gid: Some(0),
+                map: None,
             }
         );
         // Later options override earlier ones; mode drops set-id bits as upstream.
@@ -601,5 +657,37 @@ mod tests {
             assert_eq!(MountOption::from_key(opt.name().as_bytes()), Some(opt));
         }
         assert_eq!(ParseError::Empty.to_string(), "empty value");
+    }
+
+    #[test]
+    fn map_option() {
+        // The defaults: PUD entries for 1 GiB pages, page-cache folios for 2 MiB ones.
+        let o = MountOptions::new();
+        assert_eq!(o.huge_map(30), HugeMap::Pud);
+        assert_eq!(o.huge_map(21), HugeMap::Pmd);
+        let mut o = MountOptions::new();
+        o.parse_monolithic(b"pagesize=1G,map=pmd", &SIZES).unwrap();
+        assert_eq!((o.map, o.huge_map(30)), (Some(HugeMap::Pmd), HugeMap::Pmd));
+        o.parse_monolithic(b"map=pud", &SIZES).unwrap();
+        assert_eq!(o.huge_map(30), HugeMap::Pud);
+        // Only the two words, exactly; a value is required.
+        for bad in [&b"PMD"[..], b"pmd ", b"2m", b"pte", b""] {
+            let e = parse_mount_param(b"map", Some(bad), &SIZES).unwrap_err();
+            assert!(matches!(e.kind, MountErrorKind::BadValue(_)), "{bad:?}");
+        }
+        assert_eq!(
+            parse_mount_param(b"map", None, &SIZES).unwrap_err().kind,
+            MountErrorKind::MissingValue
+        );
+        // PUD entries need 1 GiB pages; `map=pmd` on a 2 MiB mount is the default spelled out.
+        let mut o = MountOptions::new();
+        o.parse_monolithic(b"map=pud", &SIZES).unwrap();
+        let e = o.resolve(21, 8).unwrap_err();
+        assert_eq!(e.kind, MountErrorKind::PudNeedsGigantic);
+        assert_eq!(e.to_string(), "Mount option 'map=pud' needs pagesize=1G");
+        assert!(o.resolve(30, 8).is_ok());
+        let mut o = MountOptions::new();
+        o.parse_monolithic(b"map=pmd", &SIZES).unwrap();
+        assert!(o.resolve(21, 8).is_ok());
     }
 }
