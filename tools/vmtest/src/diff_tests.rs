@@ -5,8 +5,13 @@
 //! behaviour that once differed and was fixed. The whole table is printed either way.
 
 use crate::harness::{Suite, TestResult};
-use crate::own_tests::{errno, map_ok, mount, umount, Fs, Mnt, RW};
-use std::ffi::CString;
+use crate::map::{Map, PRIVATE, RW, SHARED};
+use crate::os::{mbind_move, mount_fs, umount};
+use crate::own_tests::{map_ok, Mnt};
+use crate::sys::{self, Fs};
+use anyhow::{ensure, Context, Result};
+use rustix::io::Errno;
+use rustix::mm::{Advice, MapFlags, MremapFlags};
 
 pub fn register(s: &mut Suite) {
     s.add("diff_table_against_hugetlbfs_2m", table);
@@ -15,7 +20,7 @@ pub fn register(s: &mut Suite) {
 /// One case: what it does, and the result expected on rhugetlbfs and on hugetlbfs.
 struct Case {
     name: &'static str,
-    run: fn(&Mnt) -> Result<String, String>,
+    run: fn(&Mnt) -> Result<String>,
     rh: &'static str,
     kernel: &'static str,
 }
@@ -23,31 +28,31 @@ struct Case {
 const CASES: &[Case] = &[
     Case {
         name: "madvise(MADV_DODUMP), shared",
-        run: |m| madvise_shared(m, libc::MADV_DODUMP),
+        run: |m| madvise_shared(m, Advice::LinuxDoDump),
         rh: "EINVAL",
         kernel: "0",
     },
     Case {
         name: "madvise(MADV_DONTNEED), shared",
-        run: |m| madvise_shared(m, libc::MADV_DONTNEED),
+        run: |m| madvise_shared(m, Advice::LinuxDontNeed),
         rh: "EINVAL",
         kernel: "0",
     },
     Case {
         name: "madvise(MADV_COLD), private",
-        run: |m| madvise_private(m, libc::MADV_COLD),
+        run: |m| madvise_private(m, Advice::LinuxCold),
         rh: "0",
         kernel: "EINVAL",
     },
     Case {
         name: "madvise(MADV_PAGEOUT), private",
-        run: |m| madvise_private(m, libc::MADV_PAGEOUT),
+        run: |m| madvise_private(m, Advice::LinuxPageOut),
         rh: "0",
         kernel: "EINVAL",
     },
     Case {
         name: "madvise(MADV_POPULATE_WRITE), shared",
-        run: |m| madvise_shared(m, libc::MADV_POPULATE_WRITE),
+        run: |m| madvise_shared(m, Advice::LinuxPopulateWrite),
         rh: "EINVAL",
         kernel: "0",
     },
@@ -71,7 +76,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "mbind(MPOL_BIND, STRICT | MOVE) of a touched page to each node",
-        run: mbind_move,
+        run: mbind_move_both,
         rh: "0",
         kernel: "0",
     },
@@ -107,7 +112,7 @@ fn table() -> TestResult {
     for fs in [Fs::Rh, Fs::Kernel] {
         let m = Mnt::new(fs, 2048, 16)?;
         for (i, c) in CASES.iter().enumerate() {
-            let got = (c.run)(&m).map_err(|e| format!("{fs:?}: {}: {e}", c.name))?;
+            let got = (c.run)(&m).with_context(|| format!("{fs:?}: {}", c.name))?;
             let want = if fs == Fs::Rh { c.rh } else { c.kernel };
             if got != want {
                 wrong.push(format!("{fs:?}: {}: {got}, want {want}", c.name));
@@ -120,66 +125,56 @@ fn table() -> TestResult {
             }
         }
         m.check_idle()
-            .map_err(|e| format!("{fs:?} after the table: {e}"))?;
+            .with_context(|| format!("{fs:?} after the table"))?;
     }
-    if wrong.is_empty() {
-        Ok(())
-    } else {
-        Err(wrong.join("; "))
-    }
+    ensure!(wrong.is_empty(), "{}", wrong.join("; "));
+    Ok(())
 }
 
 /// 0 or the errno's name.
-fn outcome(r: i64) -> String {
-    if r >= 0 {
-        return "0".into();
-    }
-    let e = errno();
+fn outcome<T>(r: Result<T, Errno>) -> String {
+    let e = match r {
+        Ok(_) => return "0".into(),
+        Err(e) => e,
+    };
     match e {
-        libc::EINVAL => "EINVAL".into(),
-        libc::EFAULT => "EFAULT".into(),
-        libc::ENOMEM => "ENOMEM".into(),
-        libc::ENOSPC => "ENOSPC".into(),
-        libc::EIO => "EIO".into(),
-        libc::EPERM => "EPERM".into(),
-        libc::EBUSY => "EBUSY".into(),
-        _ => format!("errno {e}"),
+        Errno::INVAL => "EINVAL".into(),
+        Errno::FAULT => "EFAULT".into(),
+        Errno::NOMEM => "ENOMEM".into(),
+        Errno::NOSPC => "ENOSPC".into(),
+        Errno::IO => "EIO".into(),
+        Errno::PERM => "EPERM".into(),
+        Errno::BUSY => "EBUSY".into(),
+        _ => format!("errno {}", e.raw_os_error()),
     }
 }
 
-fn touched(m: &Mnt, name: &str, flags: i32) -> Result<crate::own_tests::Map, String> {
+/// A mapping of the mount's file `name` with its first byte written.
+fn touched(m: &Mnt, name: &str, flags: MapFlags) -> Result<Map> {
     let p = map_ok(&m.path(name), m.hsize(), RW, flags)?;
-    // SAFETY: Inside the mapping.
-    unsafe { *p.p = 1 };
+    p.set(0, 1);
     Ok(p)
 }
 
-fn madvise_shared(m: &Mnt, advice: i32) -> Result<String, String> {
-    let p = touched(m, "madv-s", libc::MAP_SHARED)?;
-    // SAFETY: madvise on our mapping.
-    let r = unsafe { libc::madvise(p.p.cast(), m.hsize(), advice) };
-    Ok(outcome(r.into()))
+fn madvise_shared(m: &Mnt, advice: Advice) -> Result<String> {
+    let p = touched(m, "madv-s", SHARED)?;
+    Ok(outcome(p.advise(advice)))
 }
 
-fn madvise_private(m: &Mnt, advice: i32) -> Result<String, String> {
-    let p = touched(m, "madv-p", libc::MAP_PRIVATE)?;
-    // SAFETY: madvise on our mapping.
-    let r = unsafe { libc::madvise(p.p.cast(), m.hsize(), advice) };
-    Ok(outcome(r.into()))
+fn madvise_private(m: &Mnt, advice: Advice) -> Result<String> {
+    let p = touched(m, "madv-p", PRIVATE)?;
+    Ok(outcome(p.advise(advice)))
 }
 
-fn dontneed_private(m: &Mnt) -> Result<String, String> {
-    let s = touched(m, "dn", libc::MAP_SHARED)?;
-    let p = map_ok(&m.path("dn"), m.hsize(), RW, libc::MAP_PRIVATE)?;
-    // SAFETY: Inside the mappings.
-    unsafe { *p.p = 2 };
-    // SAFETY: madvise on our mapping.
-    let r = unsafe { libc::madvise(p.p.cast(), m.hsize(), libc::MADV_DONTNEED) };
-    if r != 0 {
-        return Ok(outcome(r.into()));
+fn dontneed_private(m: &Mnt) -> Result<String> {
+    let s = touched(m, "dn", SHARED)?;
+    let p = map_ok(&m.path("dn"), m.hsize(), RW, PRIVATE)?;
+    p.set(0, 2);
+    let r = p.advise(Advice::LinuxDontNeed);
+    if r.is_err() {
+        return Ok(outcome(r));
     }
-    // SAFETY: Inside the mappings.
-    let (seen, file) = unsafe { (*p.p, *s.p) };
+    let (seen, file) = (p.get(0), s.get(0));
     Ok(match seen {
         2 => "private copy kept".into(),
         v if v == file => "file seen".into(),
@@ -187,127 +182,68 @@ fn dontneed_private(m: &Mnt) -> Result<String, String> {
     })
 }
 
-fn mremap(m: &Mnt, factor: usize) -> Result<String, String> {
-    let p = touched(m, "mremap", libc::MAP_SHARED)?;
+fn mremap(m: &Mnt, factor: usize) -> Result<String> {
+    let p = touched(m, "mremap", SHARED)?;
     let hs = m.hsize();
     let (old, new) = if factor == 0 {
         (0, hs)
     } else {
         (hs, hs * factor)
     };
-    // SAFETY: mremap of our mapping; a new mapping it makes is unmapped below.
-    let q = unsafe { libc::mremap(p.p.cast(), old, new, libc::MREMAP_MAYMOVE) };
-    if q == libc::MAP_FAILED {
-        return Ok(outcome(-1));
-    }
-    // SAFETY: What mremap made (`p`'s drop unmaps the old range, if anything is left).
-    unsafe { libc::munmap(q, new) };
+    // SAFETY: mremap of our mapping (with old_len 0: a second mapping of the same pages,
+    // elsewhere); a new mapping it makes is unmapped below, and `p` is not touched again
+    // (its drop unmaps what is left of the old range).
+    let q = unsafe { rustix::mm::mremap(p.ptr().cast(), old, new, MremapFlags::MAYMOVE) };
+    let Ok(q) = q else {
+        return Ok(outcome(q));
+    };
+    // SAFETY: What mremap made, ours alone.
+    let _ = unsafe { rustix::mm::munmap(q, new) };
     Ok("0".into())
 }
 
 /// Binds the touched page to node 0, then to node 1 (the guest has two): one of the two
 /// must move it. The first failure, or 0.
-fn mbind_move(m: &Mnt) -> Result<String, String> {
-    let p = touched(m, "mbind", libc::MAP_SHARED)?;
+fn mbind_move_both(m: &Mnt) -> Result<String> {
+    let p = touched(m, "mbind", SHARED)?;
     for node in 0..2 {
-        let mask: u64 = 1 << node;
-        // SAFETY: mbind(2) of our mapping with a one-word node mask.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_mbind,
-                p.p,
-                m.hsize(),
-                2, // MPOL_BIND
-                &mask,
-                64,
-                3, // MPOL_MF_STRICT | MPOL_MF_MOVE
-            )
-        };
-        if r != 0 {
+        let r = mbind_move(&p, node);
+        if r.is_err() {
             return Ok(outcome(r));
         }
     }
     Ok("0".into())
 }
 
-fn mmap_size_max(m: &Mnt) -> Result<String, String> {
-    use std::os::unix::io::AsRawFd;
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(m.path("big"))
-        .map_err(|e| e.to_string())?;
-    // SAFETY: A mapping request the kernel refuses; were it to succeed, it is unmapped.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            usize::MAX,
-            RW,
-            libc::MAP_SHARED,
-            f.as_raw_fd(),
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Ok(outcome(-1));
-    }
-    // SAFETY: See above.
-    unsafe { libc::munmap(p, usize::MAX) };
-    Ok("0".into())
+fn mmap_size_max(m: &Mnt) -> Result<String> {
+    // A mapping request the kernel refuses; were it to succeed, it is unmapped. (The file
+    // is not sized first, as `map` would.)
+    Ok(outcome(Map::of_path(&m.path("big"), usize::MAX, 0, SHARED)))
 }
 
-fn mount_nr_inodes_0(m: &Mnt) -> Result<String, String> {
+fn mount_nr_inodes_0(m: &Mnt) -> Result<String> {
     let dir = "/tmp/diff-nr-inodes";
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    let fstype = if m.fs == Fs::Rh {
-        "rhugetlbfs"
-    } else {
-        "hugetlbfs"
-    };
-    match mount(fstype, dir, "pagesize=2M,nr_inodes=0") {
+    std::fs::create_dir_all(dir)?;
+    match mount_fs(m.fs.fstype(), dir, "pagesize=2M,nr_inodes=0") {
         Ok(()) => {
             let r = std::fs::File::create(format!("{dir}/f"));
             umount(dir)?;
             Ok(match r {
                 Ok(_) => "mounted, file created".into(),
-                Err(e) => format!("mounted, create {}", outcome_of(&e)),
+                Err(e) => format!("mounted, create {}", outcome::<()>(Err(sys::errno_of(&e)))),
             })
         }
-        Err(_) => Ok(outcome(-1)),
+        Err(e) => Ok(outcome::<()>(Err(e))),
     }
 }
 
-fn outcome_of(e: &std::io::Error) -> String {
-    // SAFETY: Sets our thread's errno for `outcome` to read.
-    unsafe { *libc::__errno_location() = e.raw_os_error().unwrap_or(0) };
-    outcome(-1)
-}
-
-fn futex_wake_shared(m: &Mnt) -> Result<String, String> {
-    let p = touched(m, "futex", libc::MAP_SHARED)?;
-    // SAFETY: FUTEX_WAKE (process-shared: no FUTEX_PRIVATE_FLAG) on a word of our mapping.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            p.p,
-            libc::FUTEX_WAKE,
-            1,
-            std::ptr::null::<libc::timespec>(),
-            std::ptr::null::<u32>(),
-            0,
-        )
-    };
+fn futex_wake_shared(m: &Mnt) -> Result<String> {
+    let p = touched(m, "futex", SHARED)?;
+    // FUTEX_WAKE, process-shared (no FUTEX_PRIVATE_FLAG), on a word of our mapping.
+    let r = rustix::thread::futex::wake(p.atomic_u32(0), rustix::thread::futex::Flags::empty(), 1);
     Ok(outcome(r))
 }
 
-fn symlink(m: &Mnt) -> Result<String, String> {
-    let (target, link) = (
-        CString::new("target").unwrap(),
-        CString::new(m.path("link")).unwrap(),
-    );
-    // SAFETY: Valid C strings.
-    let r = unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) };
-    Ok(outcome(r.into()))
+fn symlink(m: &Mnt) -> Result<String> {
+    Ok(outcome(rustix::fs::symlink("target", m.path("link"))))
 }

@@ -5,8 +5,8 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Instant;
 
-/// The result of one test.
-pub type TestResult = Result<(), String>;
+/// The result of one test: an error with its context chain (printed `context: cause`).
+pub type TestResult = anyhow::Result<()>;
 
 /// A named test.
 struct Test {
@@ -53,8 +53,8 @@ impl Suite {
             {
                 let msg = format!("kernel log splat: {line}");
                 result = Err(match result {
-                    Ok(()) => msg,
-                    Err(e) => format!("{e}; {msg}"),
+                    Ok(()) => anyhow::anyhow!(msg),
+                    Err(e) => anyhow::anyhow!("{e:#}; {msg}"),
                 });
             }
             let ms = start.elapsed().as_millis();
@@ -65,7 +65,7 @@ impl Suite {
                 }
                 Err(e) => {
                     failed += 1;
-                    println!("test {} ... FAILED ({ms} ms)\n    {e}", t.name);
+                    println!("test {} ... FAILED ({ms} ms)\n    {e:#}", t.name);
                     if !new_log.is_empty() {
                         println!("    kernel log during the test:");
                         for l in new_log.lines() {
@@ -134,14 +134,4 @@ impl KmsgTail {
         }
         out
     }
-}
-
-/// Turns a failed check into a test error with context.
-#[macro_export]
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(format!($($fmt)+));
-        }
-    };
 }

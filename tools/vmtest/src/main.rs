@@ -11,7 +11,9 @@
 mod diff_tests;
 mod fs_tests;
 mod harness;
+mod map;
 mod module_tests;
+mod os;
 mod own_tests;
 mod pool_tests;
 mod stress_tests;

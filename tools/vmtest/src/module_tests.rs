@@ -1,8 +1,8 @@
 //! Loading and unloading the module.
 
-use crate::ensure;
 use crate::harness::{Suite, TestResult};
 use crate::sys;
+use anyhow::{ensure, Context};
 
 pub fn register(s: &mut Suite) {
     s.add("module_load", module_load);
@@ -18,9 +18,11 @@ pub fn register(s: &mut Suite) {
 /// neither, by design (timings).
 fn hang_detectors() -> TestResult {
     let debug = std::env::var("RH_FLAVOUR").as_deref() == Ok("debug");
-    let hung = sys::read_u64("/proc/sys/kernel/hung_task_timeout_secs");
-    let thresh = sys::read_u64("/proc/sys/kernel/watchdog_thresh");
-    let soft = sys::read_u64("/proc/sys/kernel/soft_watchdog");
+    // The value, or the error as one line.
+    let read = |path: &str| sys::read_u64(path).map_err(|e| format!("{e:#}"));
+    let hung = read("/proc/sys/kernel/hung_task_timeout_secs");
+    let thresh = read("/proc/sys/kernel/watchdog_thresh");
+    let soft = read("/proc/sys/kernel/soft_watchdog");
     if !debug {
         ensure!(
             hung.is_err(),
@@ -81,8 +83,8 @@ fn module_unload() -> TestResult {
 fn module_reload_cycles() -> TestResult {
     sys::ensure_unloaded()?;
     for i in 0..3 {
-        sys::insmod(&[]).map_err(|e| format!("cycle {i}: {e}"))?;
-        sys::rmmod().map_err(|e| format!("cycle {i}: {e}"))?;
+        sys::insmod(&[]).with_context(|| format!("cycle {i}"))?;
+        sys::rmmod().with_context(|| format!("cycle {i}"))?;
     }
     ensure!(!sys::module_loaded()?, "module left loaded");
     Ok(())

@@ -1,8 +1,10 @@
 //! The huge page pools and their sysfs files (issue: pools).
 
-use crate::ensure;
 use crate::harness::{Suite, TestResult};
+use crate::os::{become_nobody, exited_0, fork, wait};
 use crate::sys::{self, counters, hdir, set_nr, SIZES};
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use rustix::io::Errno;
 use std::os::unix::fs::MetadataExt;
 
 pub fn register(s: &mut Suite) {
@@ -39,7 +41,7 @@ fn ndir(nid: usize, kb: u64) -> String {
 }
 
 /// Checks the invariants between global and per-node counters of one size.
-fn check_consistent(kb: u64) -> Result<(), String> {
+fn check_consistent(kb: u64) -> Result<()> {
     let (nr, free, resv, surplus) = counters(kb)?;
     ensure!(free <= nr, "{kb}kB: free {free} > nr {nr}");
     ensure!(resv <= free, "{kb}kB: resv {resv} > free {free}");
@@ -62,7 +64,7 @@ fn check_consistent(kb: u64) -> Result<(), String> {
 struct Fresh;
 
 impl Fresh {
-    fn new() -> Result<Self, String> {
+    fn new() -> Result<Self> {
         sys::ensure_unloaded()?;
         sys::insmod(&[])?;
         Ok(Fresh)
@@ -104,7 +106,7 @@ fn sysfs_layout_and_modes() -> TestResult {
     }
     files.push((format!("{ROOT}/meminfo"), 0o444));
     for (path, mode) in files {
-        let md = std::fs::metadata(&path).map_err(|e| format!("{path}: {e}"))?;
+        let md = std::fs::metadata(&path).with_context(|| path.clone())?;
         ensure!(
             md.mode() & 0o777 == mode,
             "{path}: mode {:o}, expected {mode:o}",
@@ -175,14 +177,10 @@ fn bad_input_changes_nothing() -> TestResult {
             "99999999999999999999999",
         ] {
             match sys::write(path, bad) {
-                Err(e) if e == libc::EINVAL => {}
+                Err(Errno::INVAL) => {}
                 // An empty write never reaches the store callback.
                 Ok(()) if bad.is_empty() => {}
-                other => {
-                    return Err(format!(
-                        "write {bad:?} to {path}: {other:?}, expected EINVAL"
-                    ))
-                }
+                other => bail!("write {bad:?} to {path}: {other:?}, expected EINVAL"),
             }
         }
     }
@@ -216,7 +214,7 @@ fn overcommit() -> TestResult {
     sys::write_ok(&p2, "0")?;
     let p1 = format!("{}/nr_overcommit_hugepages", hdir(1048576));
     ensure!(
-        sys::write(&p1, "1") == Err(libc::EINVAL),
+        sys::write(&p1, "1") == Err(Errno::INVAL),
         "1 GiB overcommit must be EINVAL, as upstream"
     );
     ensure!(sys::read_u64(&p1)? == 0, "1 GiB overcommit changed");
@@ -364,24 +362,20 @@ fn meminfo_matches() -> TestResult {
 
 fn non_root_cannot_write() -> TestResult {
     let _m = Fresh::new()?;
-    let path = format!("{}/nr_hugepages\0", hdir(2048));
-    // SAFETY (test): fork a child that drops to nobody and tries to open the file for writing.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        unsafe {
-            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
-                libc::_exit(2);
-            }
-            let fd = libc::open(path.as_ptr().cast(), libc::O_WRONLY);
-            let e = *libc::__errno_location();
-            libc::_exit(if fd < 0 && e == libc::EACCES { 0 } else { 1 });
+    let path = format!("{}/nr_hugepages", hdir(2048));
+    // A child that drops to nobody and tries to open the file for writing.
+    let pid = fork(|| {
+        if become_nobody().is_err() {
+            return 2;
         }
-    }
-    let mut status = 0;
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+        let r = rustix::fs::open(&path, rustix::fs::OFlags::WRONLY, rustix::fs::Mode::empty());
+        i32::from(!matches!(r, Err(Errno::ACCESS)))
+    })?;
+    let status = wait(pid)?;
     ensure!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "non-root open for writing was not refused with EACCES (child status {status})"
+        exited_0(status),
+        "non-root open for writing was not refused with EACCES (child status {})",
+        status.as_raw()
     );
     ensure!(counters(2048)?.0 == 0, "pool changed");
     Ok(())
@@ -393,7 +387,7 @@ fn concurrent() -> TestResult {
     let readers: Vec<_> = (0..2)
         .map(|_| {
             let stop = stop.clone();
-            std::thread::spawn(move || -> Result<u64, String> {
+            std::thread::spawn(move || -> Result<u64> {
                 let mut reads = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let m = sys::read(&format!("{ROOT}/meminfo"))?;
@@ -405,7 +399,7 @@ fn concurrent() -> TestResult {
                     };
                     let (t, f) = (get("HugePages_Total:"), get("HugePages_Free:"));
                     if f > t {
-                        return Err(format!("torn read: free {f} > total {t}"));
+                        bail!("torn read: free {f} > total {t}");
                     }
                     reads += 1;
                 }
@@ -415,7 +409,7 @@ fn concurrent() -> TestResult {
         .collect();
     let writers: Vec<_> = (0..3u64)
         .map(|w| {
-            std::thread::spawn(move || -> Result<(), String> {
+            std::thread::spawn(move || -> Result<()> {
                 for i in 0..20u64 {
                     set_nr(2048, (w * 7 + i * 3) % 24)?;
                 }
@@ -424,11 +418,11 @@ fn concurrent() -> TestResult {
         })
         .collect();
     for w in writers {
-        w.join().map_err(|_| "writer panicked".to_string())??;
+        w.join().map_err(|_| anyhow!("writer panicked"))??;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for r in readers {
-        r.join().map_err(|_| "reader panicked".to_string())??;
+        r.join().map_err(|_| anyhow!("reader panicked"))??;
     }
     check_consistent(2048)?;
     set_nr(2048, 9)?;

@@ -17,61 +17,21 @@
 //! `RH_STRESS_SECS` (length of one run, default 20), `RH_STRESS_RUNS` (seeded runs in a
 //! row, default 1), `RH_STRESS_ONLY` (`rh` or `kernel`: one implementation).
 
-use crate::ensure;
-use crate::fs_tests::pipe;
 use crate::harness::{Suite, TestResult};
-use crate::own_tests::{mount, umount};
-use crate::sys;
-use std::ffi::CString;
+use crate::map::RW;
+use crate::os::{self, mount, umount};
+use crate::sys::{self, Fs};
+use anyhow::{ensure, Context};
+use rustix::fd::OwnedFd;
+use rustix::fs::{FallocateFlags, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::mm::{Advice, MapFlags, MprotectFlags};
+use rustix::process::{Pid, Signal, WaitOptions};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub fn register(s: &mut Suite) {
     s.add("stress_concurrent_use_invariants_2m", stress);
-}
-
-/// Which implementation a run is on, and where its files are.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Impl {
-    Rh,
-    Kernel,
-}
-
-impl Impl {
-    fn fstype(self) -> &'static str {
-        match self {
-            Impl::Rh => "rhugetlbfs",
-            Impl::Kernel => "hugetlbfs",
-        }
-    }
-
-    /// The global directory of one size.
-    fn hdir(self, kb: u64) -> String {
-        match self {
-            Impl::Rh => sys::hdir(kb),
-            Impl::Kernel => format!("/sys/kernel/mm/hugepages/hugepages-{kb}kB"),
-        }
-    }
-
-    /// The per-node directory of one size.
-    fn node_hdir(self, nid: usize, kb: u64) -> String {
-        match self {
-            Impl::Rh => sys::node_hdir(nid, kb),
-            Impl::Kernel => {
-                format!("/sys/devices/system/node/node{nid}/hugepages/hugepages-{kb}kB")
-            }
-        }
-    }
-
-    fn counters(self, kb: u64) -> Result<[u64; 4], String> {
-        let c = |n: &str| sys::read_u64(&format!("{}/{n}", self.hdir(kb)));
-        Ok([
-            c("nr_hugepages")?,
-            c("free_hugepages")?,
-            c("resv_hugepages")?,
-            c("surplus_hugepages")?,
-        ])
-    }
 }
 
 const HS: usize = 2 << 20;
@@ -120,7 +80,7 @@ fn stress() -> TestResult {
     for i in 0..runs {
         let seed = first.wrapping_add(i);
         let only = std::env::var("RH_STRESS_ONLY").unwrap_or_default();
-        for imp in [Impl::Rh, Impl::Kernel] {
+        for imp in [Fs::Rh, Fs::Kernel] {
             if !only.is_empty() && !format!("{imp:?}").eq_ignore_ascii_case(&only) {
                 continue;
             }
@@ -128,10 +88,10 @@ fn stress() -> TestResult {
                 "    run {} of {runs}: {imp:?}, seed {seed}, {secs} s",
                 i + 1
             );
-            one_run(imp, seed, secs).map_err(|e| {
+            one_run(imp, seed, secs).with_context(|| {
                 format!(
                     "{imp:?}, seed {seed} (replay: RH_STRESS_SEED={seed} RH_STRESS_SECS={secs} \
-                     rh-vmtest stress_concurrent): {e}"
+                     rh-vmtest stress_concurrent)"
                 )
             })?;
         }
@@ -142,7 +102,7 @@ fn stress() -> TestResult {
 /// What every process of a run shares: the stop flag and one progress counter per role,
 /// in a shared anonymous mapping made before the fork.
 struct Ctx {
-    imp: Impl,
+    imp: Fs,
     shared: &'static [AtomicU64],
 }
 
@@ -188,7 +148,7 @@ impl Rng {
 }
 
 /// The pool knobs of the implementation, set for the start of a run (and reset after).
-fn set_pool(imp: Impl, nr: u64, overcommit: u64) -> TestResult {
+fn set_pool(imp: Fs, nr: u64, overcommit: u64) -> TestResult {
     let d = imp.hdir(2048);
     sys::write_ok(
         &format!("{d}/nr_overcommit_hugepages"),
@@ -197,10 +157,10 @@ fn set_pool(imp: Impl, nr: u64, overcommit: u64) -> TestResult {
     sys::write_ok(&format!("{d}/nr_hugepages"), &format!("{nr}\n"))
 }
 
-fn one_run(imp: Impl, seed: u64, secs: u64) -> TestResult {
+fn one_run(imp: Fs, seed: u64, secs: u64) -> TestResult {
     let _ = umount(MAIN_DIR);
     let _ = umount(CYCLE_DIR);
-    let free0 = if imp == Impl::Rh {
+    let free0 = if imp == Fs::Rh {
         sys::ensure_unloaded()?;
         let f = sys::free_kb()?;
         sys::insmod(&[])?;
@@ -209,17 +169,17 @@ fn one_run(imp: Impl, seed: u64, secs: u64) -> TestResult {
         None
     };
     let kernel_nr0 = match imp {
-        Impl::Kernel => Some(imp.counters(2048)?[0]),
-        Impl::Rh => None,
+        Fs::Kernel => Some(imp.counters(2048)?.0),
+        Fs::Rh => None,
     };
     set_pool(imp, POOL, 0)?;
-    let got = imp.counters(2048)?[0];
+    let got = imp.counters(2048)?.0;
     ensure!(
         got == POOL,
         "SUITE SETUP FAILURE: the 2 MiB pool reached {got} of {POOL} pages"
     );
     for d in [MAIN_DIR, CYCLE_DIR] {
-        std::fs::create_dir_all(d).map_err(|e| format!("mkdir {d}: {e}"))?;
+        std::fs::create_dir_all(d).with_context(|| format!("mkdir {d}"))?;
     }
     mount(imp.fstype(), MAIN_DIR, "pagesize=2M")?;
     let res = run_roles(imp, seed, secs);
@@ -245,7 +205,7 @@ fn one_run(imp: Impl, seed: u64, secs: u64) -> TestResult {
 }
 
 /// Unmounts both mounts and checks the end invariants of every size.
-fn teardown_and_check(imp: Impl, kernel_nr0: Option<u64>) -> TestResult {
+fn teardown_and_check(imp: Fs, kernel_nr0: Option<u64>) -> TestResult {
     let mut errs = Vec::new();
     if let Ok(rd) = std::fs::read_dir(MAIN_DIR) {
         for e in rd.flatten() {
@@ -256,7 +216,7 @@ fn teardown_and_check(imp: Impl, kernel_nr0: Option<u64>) -> TestResult {
         // The cycled mount may or may not be mounted when its process stopped.
         if let Err(e) = umount(d) {
             if d == MAIN_DIR {
-                errs.push(e);
+                errs.push(format!("{e:#}"));
             }
         }
     }
@@ -266,13 +226,9 @@ fn teardown_and_check(imp: Impl, kernel_nr0: Option<u64>) -> TestResult {
     }
     let d = imp.hdir(2048);
     let _ = sys::write(&format!("{d}/nr_overcommit_hugepages"), "0\n");
-    let sizes: &[u64] = if imp == Impl::Rh {
-        &sys::SIZES
-    } else {
-        &[2048]
-    };
+    let sizes: &[u64] = if imp == Fs::Rh { &sys::SIZES } else { &[2048] };
     for &kb in sizes {
-        let [nr, free, resv, surplus] = imp.counters(kb)?;
+        let (nr, free, resv, surplus) = imp.counters(kb)?;
         if free != nr || resv != 0 || surplus != 0 {
             errs.push(format!(
                 "{kb} kB pool at the end: nr {nr} free {free} resv {resv} surplus {surplus} \
@@ -280,7 +236,7 @@ fn teardown_and_check(imp: Impl, kernel_nr0: Option<u64>) -> TestResult {
             ));
         }
     }
-    if imp == Impl::Rh {
+    if imp == Fs::Rh {
         if let Ok(s) = sys::read(&format!("{d}/stats")) {
             if !errs.is_empty() {
                 errs.push(format!("2 MiB stats:\n{s}"));
@@ -289,29 +245,25 @@ fn teardown_and_check(imp: Impl, kernel_nr0: Option<u64>) -> TestResult {
     }
     let nr0 = kernel_nr0.unwrap_or(0);
     let _ = sys::write(&format!("{d}/nr_hugepages"), &format!("{nr0}\n"));
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs.join("; "))
-    }
+    ensure!(errs.is_empty(), "{}", errs.join("; "));
+    Ok(())
+}
+
+/// One process of the run: its role's name, its pid (also its process group), and the
+/// read end of a pipe whose write end only it (and its children) hold, read at its end.
+struct Kid {
+    name: &'static str,
+    pid: Pid,
+    out: Option<OwnedFd>,
 }
 
 /// One process per role, the watchdog, and the stop.
-fn run_roles(imp: Impl, seed: u64, secs: u64) -> TestResult {
+fn run_roles(imp: Fs, seed: u64, secs: u64) -> TestResult {
     let words = 1 + ROLES.len();
-    // SAFETY: A fresh shared anonymous mapping, never unmapped while the run's processes
-    // live (it is leaked: a few bytes per run).
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            4096,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    ensure!(p != libc::MAP_FAILED, "mmap of the shared counters failed");
+    // SAFETY: A fresh shared anonymous mapping at an address the kernel picks, never
+    // unmapped while the run's processes live (it is leaked: a few bytes per run).
+    let p = unsafe { rustix::mm::mmap_anonymous(std::ptr::null_mut(), 4096, RW, MapFlags::SHARED) }
+        .context("mmap of the shared counters")?;
     // SAFETY: The page is zeroed, aligned and large enough for `words` atomics, and lives
     // for the rest of the process (never unmapped).
     let shared: &'static [AtomicU64] =
@@ -319,24 +271,19 @@ fn run_roles(imp: Impl, seed: u64, secs: u64) -> TestResult {
     let ctx = Ctx { imp, shared };
     let mut kids = Vec::new();
     for (i, (name, f)) in ROLES.iter().enumerate() {
-        let (r, w) = pipe()?;
-        // SAFETY: The child runs its role and leaves with _exit; it never returns here.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            // SAFETY: Closing the read end in the child.
-            unsafe { libc::close(r) };
+        let (pid, out) = os::fork_with_pipe(|_w| {
             let mut rng = Rng::new(seed ^ (i as u64 + 1).wrapping_mul(0x1000_0001));
-            // SAFETY: A new process group per role, so that a role's own children can
-            // be listed and killed together.
-            unsafe { libc::setpgid(0, 0) };
+            // A new process group per role, so that a role's own children can be listed
+            // and killed together.
+            let _ = rustix::process::setpgid(None, None);
             f(&ctx, &mut rng);
-            // SAFETY: Leaving the child without running the parent's destructors.
-            unsafe { libc::_exit(0) };
-        }
-        // SAFETY: The parent does not write to the child's pipe.
-        unsafe { libc::close(w) };
-        ensure!(pid > 0, "fork failed");
-        kids.push((*name, pid, r));
+            0
+        })?;
+        kids.push(Kid {
+            name,
+            pid,
+            out: Some(out),
+        });
     }
     let start = Instant::now();
     let mut last = vec![(0u64, Instant::now()); ROLES.len()];
@@ -352,36 +299,41 @@ fn run_roles(imp: Impl, seed: u64, secs: u64) -> TestResult {
         errs.push(e);
     }
     let stop = Instant::now();
-    let mut alive: Vec<_> = kids.clone();
+    let mut alive: Vec<usize> = (0..kids.len()).collect();
     while !alive.is_empty() {
-        alive.retain(|&(name, pid, r)| {
-            let mut status = 0;
-            // SAFETY: Reaping our own child.
-            let w = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-            if w == 0 {
-                return true;
-            }
-            let msg = read_all(r);
-            if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-                errs.push(format!("{name} failed ({status:#x}): {msg}"));
+        alive.retain(|&k| {
+            let kid = &mut kids[k];
+            let status = match rustix::process::waitpid(Some(kid.pid), WaitOptions::NOHANG) {
+                Ok(None) => return true,
+                Ok(Some((_, status))) => Some(status),
+                // Not our child any more: gone, with no status to report.
+                Err(_) => None,
+            };
+            let msg = kid.out.take().map(os::read_message).unwrap_or_default();
+            if let Some(status) = status.filter(|&s| !os::exited_0(s)) {
+                errs.push(format!(
+                    "{} failed ({:#x}): {msg}",
+                    kid.name,
+                    status.as_raw()
+                ));
             }
             false
         });
         if !alive.is_empty() && stop.elapsed() > Duration::from_secs(STALL_SECS) {
-            let names: Vec<_> = alive.iter().map(|k| k.0).collect();
+            let names: Vec<_> = alive.iter().map(|&k| kids[k].name).collect();
+            let pids: Vec<_> = alive.iter().map(|&k| kids[k].pid).collect();
             errs.push(format!(
                 "no progress: {names:?} did not stop within {STALL_SECS} s\n{}",
-                stacks(&alive.iter().map(|k| k.1).collect::<Vec<_>>())
+                stacks(&pids)
             ));
-            for &(_, pid, _) in &alive {
-                // SAFETY: Killing our own children's process groups.
-                unsafe { libc::kill(-pid, libc::SIGKILL) };
+            for &pid in &pids {
+                let _ = rustix::process::kill_process_group(pid, Signal::KILL);
             }
             // A task stuck in the kernel may never die: stop waiting after a bound.
             let t = Instant::now();
             while t.elapsed() < Duration::from_secs(10) {
-                // SAFETY: Reaping any child.
-                if unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } < 0 {
+                // Reaping any child, until there is none.
+                if rustix::process::wait(WaitOptions::NOHANG).is_err() {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(100));
@@ -391,9 +343,8 @@ fn run_roles(imp: Impl, seed: u64, secs: u64) -> TestResult {
         std::thread::sleep(Duration::from_millis(100));
     }
     // Any grandchild left (a role killed mid-step): kill its group, reap.
-    for &(_, pid, _) in &kids {
-        // SAFETY: Killing our own children's process groups.
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    for kid in &kids {
+        let _ = rustix::process::kill_process_group(kid.pid, Signal::KILL);
     }
     let counts: Vec<_> = ROLES
         .iter()
@@ -401,26 +352,19 @@ fn run_roles(imp: Impl, seed: u64, secs: u64) -> TestResult {
         .map(|(i, (n, _))| format!("{n} {}", shared[1 + i].load(Ordering::Relaxed)))
         .collect();
     eprintln!("    steps: {}", counts.join(", "));
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs.join("; "))
-    }
+    ensure!(errs.is_empty(), "{}", errs.join("; "));
+    Ok(())
 }
 
 /// The roles that made no step for `STALL_SECS`, with every run process's kernel stack.
-fn check_progress(
-    ctx: &Ctx,
-    kids: &[(&'static str, i32, i32)],
-    last: &mut [(u64, Instant)],
-) -> Option<String> {
+fn check_progress(ctx: &Ctx, kids: &[Kid], last: &mut [(u64, Instant)]) -> Option<String> {
     let mut stuck = Vec::new();
-    for (i, (name, _, _)) in kids.iter().enumerate() {
+    for (i, kid) in kids.iter().enumerate() {
         let n = ctx.shared[1 + i].load(Ordering::Relaxed);
         if n != last[i].0 {
             last[i] = (n, Instant::now());
         } else if last[i].1.elapsed() > Duration::from_secs(STALL_SECS) {
-            stuck.push(*name);
+            stuck.push(kid.name);
         }
     }
     if stuck.is_empty() {
@@ -428,26 +372,31 @@ fn check_progress(
     }
     Some(format!(
         "no progress for {STALL_SECS} s: {stuck:?} (a livelock or a stall)\n{}",
-        stacks(&kids.iter().map(|k| k.1).collect::<Vec<_>>())
+        stacks(&kids.iter().map(|k| k.pid).collect::<Vec<_>>())
     ))
 }
 
 /// The state and kernel stack of every thread of every process in the groups `pgids`.
-fn stacks(pgids: &[i32]) -> String {
+fn stacks(pgids: &[Pid]) -> String {
     let mut out = String::new();
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return out;
     };
     for e in rd.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+        let Some(pid) = e
+            .file_name()
+            .to_string_lossy()
+            .parse()
+            .ok()
+            .and_then(Pid::from_raw)
+        else {
             continue;
         };
-        // SAFETY: getpgid has no memory-safety preconditions.
-        let pg = unsafe { libc::getpgid(pid) };
-        if !pgids.contains(&pg) {
-            continue;
+        match rustix::process::getpgid(Some(pid)) {
+            Ok(pg) if pgids.contains(&pg) => {}
+            _ => continue,
         }
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", pid.as_raw_nonzero())) else {
             continue;
         };
         for t in tasks.flatten() {
@@ -463,57 +412,33 @@ fn stacks(pgids: &[i32]) -> String {
     out
 }
 
-fn read_all(fd: i32) -> String {
-    let mut buf = vec![0u8; 4096];
-    // SAFETY: Reading into our buffer from our pipe, then closing it.
-    let n = unsafe {
-        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
-        libc::close(fd);
-        n
-    };
-    String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned()
-}
-
 /// Runs `f` in a child of the role and waits for it. A child that a signal ended is
 /// normal here (SIGBUS when the pool runs dry under MAP_NORESERVE or a COW, SIGSEGV when
 /// the second thread unmapped under the first, SIGKILL from the killer).
-fn in_child(f: impl FnOnce()) -> Option<i32> {
-    // SAFETY: The child runs `f` and leaves with _exit.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
+fn in_episode_child(f: impl FnOnce()) {
+    let child = os::fork(|| {
         // A fault on a piece the second thread unmapped ends the child at once: Rust's
         // stack-overflow handler would spin on its thread-info lock first, seconds
         // under TCG ("deadlock in SIGSEGV handler").
-        // SAFETY: Resetting two signals to their default action.
-        unsafe {
-            libc::signal(libc::SIGSEGV, libc::SIG_DFL);
-            libc::signal(libc::SIGBUS, libc::SIG_DFL);
-        }
+        os::default_signal_action(Signal::SEGV);
+        os::default_signal_action(Signal::BUS);
         f();
-        // SAFETY: Leaving the child without the parent's destructors.
-        unsafe { libc::_exit(0) };
+        0
+    });
+    if let Ok(pid) = child {
+        let _ = os::wait(pid);
     }
-    if pid < 0 {
-        return None;
-    }
-    let mut status = 0;
-    // SAFETY: Reaping our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    Some(status)
 }
 
-fn open_rw(path: &str, create: bool) -> i32 {
-    let c = CString::new(path).unwrap();
-    let flags = libc::O_RDWR | if create { libc::O_CREAT } else { 0 };
-    // SAFETY: A valid C string.
-    unsafe { libc::open(c.as_ptr(), flags, 0o644) }
-}
-
-fn close(fd: i32) {
-    if fd >= 0 {
-        // SAFETY: Our own descriptor.
-        unsafe { libc::close(fd) };
-    }
+/// `path` opened read-write (created if `create`).
+fn open_rw(path: &str, create: bool) -> Result<OwnedFd, Errno> {
+    let flags = OFlags::RDWR
+        | if create {
+            OFlags::CREATE
+        } else {
+            OFlags::empty()
+        };
+    rustix::fs::open(path, flags, Mode::from(0o644))
 }
 
 /// Maps `pages` huge pages of a file of the main mount (sizing it if it is shorter),
@@ -527,78 +452,67 @@ fn fault_episode(ctx: &Ctx, rng: &mut Rng, shared: bool) {
     let fork_cow = rng.chance(40);
     let second = rng.below(4);
     let seed2 = rng.next();
-    in_child(move || {
-        let fd = open_rw(&path, true);
-        if fd < 0 {
+    in_episode_child(move || {
+        let Ok(fd) = open_rw(&path, true) else {
             return;
-        }
-        // SAFETY: `stat` is plain data; all zeroes is a valid value.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: fstat into a local.
-        unsafe { libc::fstat(fd, &mut st) };
-        if shared && (st.st_size as usize) < len {
-            // SAFETY: ftruncate of our descriptor.
-            unsafe { libc::ftruncate(fd, len as i64) };
+        };
+        let size = rustix::fs::fstat(&fd).map_or(0, |st| st.st_size as usize);
+        if shared && size < len {
+            let _ = rustix::fs::ftruncate(&fd, len as u64);
         }
         let flags = if shared {
-            libc::MAP_SHARED
+            MapFlags::SHARED
         } else {
-            libc::MAP_PRIVATE
-        } | if noreserve { libc::MAP_NORESERVE } else { 0 };
-        // SAFETY: A fresh mapping at an address the kernel picks.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                flags,
-                fd,
-                0,
-            )
+            MapFlags::PRIVATE
+        } | if noreserve {
+            MapFlags::NORESERVE
+        } else {
+            MapFlags::empty()
         };
-        close(fd);
-        if p == libc::MAP_FAILED {
+        // SAFETY: A fresh mapping at an address the kernel picks.
+        let p = unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, RW, flags, &fd, 0) };
+        drop(fd);
+        let Ok(p) = p else {
             return;
-        }
+        };
         let base = p as usize;
         let changer = std::thread::spawn(move || {
             let mut r = Rng::new(seed2);
             std::thread::sleep(Duration::from_micros(r.below(3000)));
             let off = r.below(pages) as usize * HS;
-            let pg = base + off;
-            // SAFETY: Changes of our own mapping; the toucher may fault on them.
+            let pg = (base + off) as *mut std::ffi::c_void;
+            // SAFETY: Changes of our own mapping, which only this child's two threads
+            // touch, through raw addresses; the toucher may fault on them (and die).
             unsafe {
                 match second {
                     0 => {
-                        libc::mprotect(pg as *mut _, HS, libc::PROT_READ);
+                        let _ = rustix::mm::mprotect(pg, HS, MprotectFlags::READ);
                     }
                     1 => {
                         let advice = [
-                            libc::MADV_DONTNEED,
-                            libc::MADV_REMOVE,
-                            libc::MADV_DONTFORK,
-                            libc::MADV_NORMAL,
+                            Advice::LinuxDontNeed,
+                            Advice::LinuxRemove,
+                            Advice::LinuxDontFork,
+                            Advice::Normal,
                         ][r.below(4) as usize];
-                        libc::madvise(pg as *mut _, HS, advice);
+                        let _ = rustix::mm::madvise(pg, HS, advice);
                     }
                     2 if off + HS < len => {
                         // Unaligned: a huge page plus 4 KiB of the next one (the munmap
                         // the stall was seen in), which fails at the split; then aligned.
-                        libc::munmap(pg as *mut _, HS + 4096);
-                        libc::munmap(pg as *mut _, HS);
+                        let _ = rustix::mm::munmap(pg, HS + 4096);
+                        let _ = rustix::mm::munmap(pg, HS);
                     }
                     2 => {
-                        libc::munmap(pg as *mut _, HS);
+                        let _ = rustix::mm::munmap(pg, HS);
                     }
                     _ => {
                         // A debugger's poke: a forced write through /proc/self/mem into a
                         // page made read-only (the FOLL_FORCE path of issue 10).
-                        libc::mprotect(pg as *mut _, HS, libc::PROT_READ);
-                        let mem = b"/proc/self/mem\0";
-                        let fd = libc::open(mem.as_ptr().cast(), libc::O_RDWR);
-                        if fd >= 0 {
-                            libc::pwrite(fd, b"x".as_ptr().cast(), 1, (pg + 8) as i64);
-                            libc::close(fd);
+                        let _ = rustix::mm::mprotect(pg, HS, MprotectFlags::READ);
+                        let mem = rustix::fs::open("/proc/self/mem", OFlags::RDWR, Mode::empty());
+                        if let Ok(mem) = mem {
+                            let _ = rustix::io::pwrite(&mem, b"x", (base + off + 8) as u64);
                         }
                     }
                 }
@@ -606,11 +520,11 @@ fn fault_episode(ctx: &Ctx, rng: &mut Rng, shared: bool) {
         });
         for i in 0..pages as usize {
             // SAFETY: Inside the mapping (a SIGSEGV/SIGBUS ends this child, counted as
-            // normal by `in_child`'s callers).
+            // normal by `in_episode_child`'s callers).
             unsafe { std::ptr::write_volatile((base + i * HS + 64) as *mut u8, 0x5a) };
         }
         if fork_cow {
-            in_child(|| {
+            in_episode_child(|| {
                 for i in 0..pages as usize {
                     // SAFETY: As above, in the forked copy.
                     unsafe { std::ptr::write_volatile((base + i * HS + 128) as *mut u8, 1) };
@@ -619,7 +533,7 @@ fn fault_episode(ctx: &Ctx, rng: &mut Rng, shared: bool) {
         }
         let _ = changer.join();
         // SAFETY: Unmapping our own mapping (parts may be gone already).
-        unsafe { libc::munmap(p, len) };
+        let _ = unsafe { rustix::mm::munmap(p, len) };
     });
 }
 
@@ -649,34 +563,21 @@ fn faulter_mixed(ctx: &Ctx, rng: &mut Rng) {
 /// over random ranges of the main mount's files.
 fn truncator(ctx: &Ctx, rng: &mut Rng) {
     while !ctx.stopped() {
-        let fd = open_rw(&ctx.file(rng), rng.chance(50));
-        if fd >= 0 {
-            let hs = HS as i64;
-            let off = rng.below(MAXPAGES + 1) as i64 * hs + if rng.chance(20) { 4096 } else { 0 };
-            let len = (1 + rng.below(MAXPAGES)) as i64 * hs - if rng.chance(20) { 4096 } else { 0 };
-            // SAFETY: Calls on our own descriptor.
-            unsafe {
-                match rng.below(4) {
-                    0 => {
-                        libc::ftruncate(fd, off);
-                    }
-                    1 => {
-                        libc::fallocate(fd, 0, off, len);
-                    }
-                    2 => {
-                        libc::fallocate(fd, libc::FALLOC_FL_KEEP_SIZE, off, len);
-                    }
-                    _ => {
-                        libc::fallocate(
-                            fd,
-                            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-                            off,
-                            len,
-                        );
-                    }
-                }
-            }
-            close(fd);
+        if let Ok(fd) = open_rw(&ctx.file(rng), rng.chance(50)) {
+            let hs = HS as u64;
+            let off = rng.below(MAXPAGES + 1) * hs + if rng.chance(20) { 4096 } else { 0 };
+            let len = (1 + rng.below(MAXPAGES)) * hs - if rng.chance(20) { 4096 } else { 0 };
+            let _ = match rng.below(4) {
+                0 => rustix::fs::ftruncate(&fd, off),
+                1 => rustix::fs::fallocate(&fd, FallocateFlags::empty(), off, len),
+                2 => rustix::fs::fallocate(&fd, FallocateFlags::KEEP_SIZE, off, len),
+                _ => rustix::fs::fallocate(
+                    &fd,
+                    FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
+                    off,
+                    len,
+                ),
+            };
         }
         ctx.progress(3);
         std::thread::sleep(Duration::from_millis(rng.below(5)));
@@ -727,7 +628,7 @@ fn mount_cycler(ctx: &Ctx, rng: &mut Rng) {
         // rhugetlbfs had, see own_failed_mmap_on_min_size_mount_leaks_no_reservation_2m):
         // the reference runs without min_size, or it would be wrecked for the suite.
         let min = rng.below(6);
-        if rng.chance(50) && ctx.imp == Impl::Rh {
+        if rng.chance(50) && ctx.imp == Fs::Rh {
             opts += &format!(",min_size={}M", 2 * min);
         }
         if rng.chance(50) {
@@ -738,36 +639,30 @@ fn mount_cycler(ctx: &Ctx, rng: &mut Rng) {
                 let path = format!("{CYCLE_DIR}/c{i}");
                 let pages = 1 + rng.below(3) as usize;
                 let shared = rng.chance(50);
-                let fd = open_rw(&path, true);
-                if fd < 0 {
+                let Ok(fd) = open_rw(&path, true) else {
                     continue;
-                }
-                in_child(|| {
-                    // SAFETY: Calls on our own descriptor and mapping.
+                };
+                in_episode_child(|| {
+                    if shared {
+                        let _ = rustix::fs::ftruncate(&fd, (pages * HS) as u64);
+                    }
+                    let flag = if shared {
+                        MapFlags::SHARED
+                    } else {
+                        MapFlags::PRIVATE
+                    };
+                    // SAFETY: A fresh mapping at an address the kernel picks, written once
+                    // through its raw address and unmapped.
                     unsafe {
-                        if shared {
-                            libc::ftruncate(fd, (pages * HS) as i64);
-                        }
-                        let flag = if shared {
-                            libc::MAP_SHARED
-                        } else {
-                            libc::MAP_PRIVATE
-                        };
-                        let p = libc::mmap(
-                            std::ptr::null_mut(),
-                            pages * HS,
-                            libc::PROT_READ | libc::PROT_WRITE,
-                            flag,
-                            fd,
-                            0,
-                        );
-                        if p != libc::MAP_FAILED {
+                        let p =
+                            rustix::mm::mmap(std::ptr::null_mut(), pages * HS, RW, flag, &fd, 0);
+                        if let Ok(p) = p {
                             std::ptr::write_volatile(p.cast::<u8>(), 7);
-                            libc::munmap(p, pages * HS);
+                            let _ = rustix::mm::munmap(p, pages * HS);
                         }
                     }
                 });
-                close(fd);
+                drop(fd);
             }
             // Unlink some, keep others: the umount frees what is left.
             for i in 0..4 {
@@ -786,7 +681,9 @@ fn namespace(ctx: &Ctx, rng: &mut Rng) {
     while !ctx.stopped() {
         let (a, b) = (ctx.file(rng), ctx.file(rng));
         match rng.below(4) {
-            0 => close(open_rw(&a, true)),
+            0 => {
+                let _ = open_rw(&a, true);
+            }
             1 => {
                 let _ = std::fs::remove_file(&a);
             }
@@ -809,39 +706,38 @@ fn killer(ctx: &Ctx, rng: &mut Rng) {
         let pages = 1 + rng.below(MAXPAGES) as usize;
         let falloc = rng.chance(50);
         let delay = rng.below(20_000);
-        // SAFETY: The child works and is killed; it leaves with _exit if it finishes.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            let fd = open_rw(&path, true);
-            // SAFETY: Calls on our own descriptor and mapping.
+        // The child works and is killed; it exits if it finishes first.
+        let child = os::fork(|| {
+            let Ok(fd) = open_rw(&path, true) else {
+                return 0;
+            };
+            if falloc {
+                let _ = rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, (pages * HS) as u64);
+                return 0;
+            }
+            // SAFETY: A fresh mapping at an address the kernel picks, written through its
+            // raw address until the child is killed or exits.
             unsafe {
-                if falloc {
-                    libc::fallocate(fd, 0, 0, (pages * HS) as i64);
-                } else {
-                    let p = libc::mmap(
-                        std::ptr::null_mut(),
-                        pages * HS,
-                        libc::PROT_READ | libc::PROT_WRITE,
-                        libc::MAP_PRIVATE,
-                        fd,
-                        0,
-                    );
-                    if p != libc::MAP_FAILED {
-                        for i in 0..pages {
-                            std::ptr::write_volatile(p.cast::<u8>().add(i * HS), 3);
-                        }
+                let p = rustix::mm::mmap(
+                    std::ptr::null_mut(),
+                    pages * HS,
+                    RW,
+                    MapFlags::PRIVATE,
+                    &fd,
+                    0,
+                );
+                if let Ok(p) = p {
+                    for i in 0..pages {
+                        std::ptr::write_volatile(p.cast::<u8>().add(i * HS), 3);
                     }
                 }
-                libc::_exit(0);
             }
-        }
-        if pid > 0 {
+            0
+        });
+        if let Ok(pid) = child {
             std::thread::sleep(Duration::from_micros(delay));
-            // SAFETY: Killing and reaping our own child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, std::ptr::null_mut(), 0);
-            }
+            let _ = rustix::process::kill_process(pid, Signal::KILL);
+            let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
         }
         ctx.progress(7);
     }
@@ -851,12 +747,9 @@ fn killer(ctx: &Ctx, rng: &mut Rng) {
 fn reader(ctx: &Ctx, rng: &mut Rng) {
     let mut buf = vec![0u8; 64 << 10];
     while !ctx.stopped() {
-        let fd = open_rw(&ctx.file(rng), false);
-        if fd >= 0 {
+        if let Ok(fd) = open_rw(&ctx.file(rng), false) {
             let off = rng.below(MAXPAGES * HS as u64 + HS as u64);
-            // SAFETY: Reading into our buffer.
-            unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), off as i64) };
-            close(fd);
+            let _ = rustix::io::pread(&fd, &mut buf, off);
         }
         ctx.progress(8);
     }

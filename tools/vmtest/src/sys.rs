@@ -1,47 +1,52 @@
 //! Small helpers over the guest's files and commands.
 
+use anyhow::{bail, ensure, Context, Result};
+use rustix::io::Errno;
 use std::process::Command;
 
 /// The module under test (`RH_KO`, set by `tools/vm.sh`).
-pub fn ko_path() -> Result<String, String> {
+pub fn ko_path() -> Result<String> {
     std::env::var("RH_KO")
         .ok()
         .filter(|p| !p.is_empty())
-        .ok_or_else(|| "RH_KO is not set: run through tools/vm.sh".to_string())
+        .context("RH_KO is not set: run through tools/vm.sh")
 }
 
 /// Runs a command; Ok(stdout) on success, Err with its stderr otherwise.
-pub fn run(prog: &str, args: &[&str]) -> Result<String, String> {
+pub fn run(prog: &str, args: &[&str]) -> Result<String> {
     let out = Command::new(prog)
         .args(args)
         .output()
-        .map_err(|e| format!("cannot run {prog}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{prog} {} failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+        .with_context(|| format!("cannot run {prog}"))?;
+    ensure!(
+        out.status.success(),
+        "{prog} {} failed ({}): {}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Reads a whole (sysfs/proc) file as a string.
-pub fn read(path: &str) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("read {path}: {e}"))
+pub fn read(path: &str) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("read {path}"))
+}
+
+/// Removes a file.
+pub fn remove(path: &str) -> Result<()> {
+    std::fs::remove_file(path).with_context(|| format!("rm {path}"))
 }
 
 /// Whether the module is loaded, by `/proc/modules`.
-pub fn module_loaded() -> Result<bool, String> {
+pub fn module_loaded() -> Result<bool> {
     Ok(read("/proc/modules")?
         .lines()
         .any(|l| l.split_whitespace().next() == Some("rhugetlbfs")))
 }
 
 /// Loads the module with the given parameters.
-pub fn insmod(params: &[&str]) -> Result<(), String> {
+pub fn insmod(params: &[&str]) -> Result<()> {
     let ko = ko_path()?;
     let mut args = vec![ko.as_str()];
     args.extend_from_slice(params);
@@ -49,12 +54,12 @@ pub fn insmod(params: &[&str]) -> Result<(), String> {
 }
 
 /// Unloads the module.
-pub fn rmmod() -> Result<(), String> {
+pub fn rmmod() -> Result<()> {
     run("rmmod", &["rhugetlbfs"]).map(drop)
 }
 
 /// Makes sure the module is loaded (with default parameters).
-pub fn ensure_loaded() -> Result<(), String> {
+pub fn ensure_loaded() -> Result<()> {
     if !module_loaded()? {
         insmod(&[])?;
     }
@@ -62,7 +67,7 @@ pub fn ensure_loaded() -> Result<(), String> {
 }
 
 /// Makes sure the module is not loaded.
-pub fn ensure_unloaded() -> Result<(), String> {
+pub fn ensure_unloaded() -> Result<()> {
     if module_loaded()? {
         rmmod()?;
     }
@@ -70,47 +75,51 @@ pub fn ensure_unloaded() -> Result<(), String> {
 }
 
 /// Writes `data` to a (sysfs) file in one write(2); returns the errno on failure.
-pub fn write(path: &str, data: &str) -> Result<(), i32> {
+pub fn write(path: &str, data: &str) -> Result<(), Errno> {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .open(path)
-        .map_err(|e| e.raw_os_error().unwrap_or(0))?;
-    f.write_all(data.as_bytes())
-        .map_err(|e| e.raw_os_error().unwrap_or(0))
+        .map_err(|e| errno_of(&e))?;
+    f.write_all(data.as_bytes()).map_err(|e| errno_of(&e))
+}
+
+/// The errno of a failed std call (0 for an error that has none).
+pub fn errno_of(e: &std::io::Error) -> Errno {
+    Errno::from_raw_os_error(e.raw_os_error().unwrap_or(0))
 }
 
 /// Writes and expects success.
-pub fn write_ok(path: &str, data: &str) -> Result<(), String> {
-    write(path, data).map_err(|e| format!("write {data:?} to {path}: errno {e}"))
+pub fn write_ok(path: &str, data: &str) -> Result<()> {
+    write(path, data).with_context(|| format!("write {data:?} to {path}"))
 }
 
 /// Reads a file holding one unsigned number.
-pub fn read_u64(path: &str) -> Result<u64, String> {
+pub fn read_u64(path: &str) -> Result<u64> {
     let s = read(path)?;
     s.trim()
         .parse()
-        .map_err(|e| format!("{path} holds {s:?}, not a number: {e}"))
+        .with_context(|| format!("{path} holds {s:?}, not a number"))
 }
 
 /// A `/proc/meminfo` field in kB.
-pub fn meminfo_kb(field: &str) -> Result<u64, String> {
+pub fn meminfo_kb(field: &str) -> Result<u64> {
     let s = read("/proc/meminfo")?;
     s.lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .ok_or_else(|| format!("no {field} in /proc/meminfo"))
+        .with_context(|| format!("no {field} in /proc/meminfo"))
 }
 
 /// The NUMA nodes that have memory, from `/sys/devices/system/node/has_memory` ("0-1").
-pub fn memory_nodes() -> Result<Vec<usize>, String> {
+pub fn memory_nodes() -> Result<Vec<usize>> {
     let s = read("/sys/devices/system/node/has_memory").unwrap_or_else(|_| "0".into());
     let mut nodes = Vec::new();
     for part in s.trim().split(',').filter(|p| !p.is_empty()) {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
         let (a, b): (usize, usize) = (
-            a.parse().map_err(|e| format!("has_memory {s:?}: {e}"))?,
-            b.parse().map_err(|e| format!("has_memory {s:?}: {e}"))?,
+            a.parse().with_context(|| format!("has_memory {s:?}"))?,
+            b.parse().with_context(|| format!("has_memory {s:?}"))?,
         );
         nodes.extend(a..=b);
     }
@@ -121,7 +130,7 @@ pub fn memory_nodes() -> Result<Vec<usize>, String> {
 /// per-CPU lists (`count:` lines of /proc/zoneinfo), which `MemFree` leaves out. Freed huge
 /// pages can sit there for a while (order-9 pages have their own per-CPU lists with THP), so
 /// `MemFree` alone wanders by tens of MiB. Page cache is dropped first for the same reason.
-pub fn free_kb() -> Result<u64, String> {
+pub fn free_kb() -> Result<u64> {
     let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
     let zoneinfo = read("/proc/zoneinfo")?;
     let pcp_pages: u64 = zoneinfo
@@ -141,14 +150,19 @@ pub fn hdir(kb: u64) -> String {
 }
 
 /// Writes the global `nr_hugepages` of one size.
-pub fn set_nr(kb: u64, n: u64) -> Result<(), String> {
+pub fn set_nr(kb: u64, n: u64) -> Result<()> {
     write_ok(&format!("{}/nr_hugepages", hdir(kb)), &format!("{n}\n"))
 }
 
-/// `/sys/devices/system/node/node<nid>/hugepages/hugepages-1048576kB`: the kernel's own
-/// 1 GiB pool on one node, the keeper of the suite's 1 GiB pages.
+/// `/sys/devices/system/node/node<nid>/hugepages/hugepages-<kb>kB`: the kernel's own pool
+/// of one size on one node.
+fn keeper_dir_of(nid: usize, kb: u64) -> String {
+    format!("/sys/devices/system/node/node{nid}/hugepages/hugepages-{kb}kB")
+}
+
+/// The kernel's own 1 GiB pool on one node, the keeper of the suite's 1 GiB pages.
 fn keeper_dir(nid: usize) -> String {
-    format!("/sys/devices/system/node/node{nid}/hugepages/hugepages-1048576kB")
+    keeper_dir_of(nid, 1048576)
 }
 
 /// `/sys/fs/rhugetlbfs/node/node<nid>/hugepages/hugepages-<kb>kB`.
@@ -174,7 +188,7 @@ pub struct Loan1g {
 /// Borrows `n` 1 GiB pages into rhugetlbfs's pool (which must be empty of 1 GiB pages).
 /// A shortfall is a failure of the suite's setup, not of the test, and says so, with both
 /// pools' state and rhugetlbfs's 1 GiB statistics.
-pub fn lend_1g(n: u64) -> Result<Loan1g, String> {
+pub fn lend_1g(n: u64) -> Result<Loan1g> {
     let nodes = memory_nodes()?;
     let mut loan = Loan1g {
         taken: vec![0; nodes.iter().max().map_or(1, |m| m + 1)],
@@ -191,14 +205,14 @@ pub fn lend_1g(n: u64) -> Result<Loan1g, String> {
             .filter(|&(_, free)| free > 0)
             .min_by_key(|&(nid, free)| (loan.taken[nid], std::cmp::Reverse(free)));
         let Some((nid, _)) = best else {
-            return Err(loan.setup_failure(n, got, lost));
+            bail!(loan.setup_failure(n, got, lost));
         };
         let knr = format!("{}/nr_hugepages", keeper_dir(nid));
         let mnr = format!("{}/nr_hugepages", node_hdir(nid, 1048576));
         let (k, m) = (read_u64(&knr)?, read_u64(&mnr)?);
         write_ok(&knr, &format!("{}\n", k - 1))?;
         if read_u64(&knr)? != k - 1 {
-            return Err(loan.setup_failure(n, got, lost));
+            bail!(loan.setup_failure(n, got, lost));
         }
         loan.taken[nid] += 1;
         write_ok(&mnr, &format!("{}\n", m + 1))?;
@@ -229,7 +243,7 @@ impl Loan1g {
             );
         }
         msg + "    rhugetlbfs 1 GiB stats:\n"
-            + &read(&format!("{}/stats", hdir(1048576))).unwrap_or_else(|e| e)
+            + &read(&format!("{}/stats", hdir(1048576))).unwrap_or_else(|e| format!("{e:#}"))
     }
 }
 
@@ -254,40 +268,84 @@ impl Drop for Loan1g {
 }
 
 /// Free memory of one NUMA node in kB (`/sys/devices/system/node/node<nid>/meminfo`).
-pub fn node_free_kb(nid: usize) -> Result<u64, String> {
+pub fn node_free_kb(nid: usize) -> Result<u64> {
     let path = format!("/sys/devices/system/node/node{nid}/meminfo");
     read(&path)?
         .lines()
         .find_map(|l| l.split_once("MemFree:").map(|(_, v)| v.trim()))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .ok_or_else(|| format!("no MemFree in {path}"))
+        .with_context(|| format!("no MemFree in {path}"))
 }
 
 /// Sets the 2 MiB pool to `n` pages as a test's precondition: reaching fewer is a failure
 /// of the suite's setup (memory the suite should have left free), reported as such.
-pub fn pool_2m(n: u64) -> Result<(), String> {
+pub fn pool_2m(n: u64) -> Result<()> {
     set_nr(2048, n)?;
     let nr = counter(2048, "nr_hugepages")?;
-    if nr != n {
-        return Err(format!(
-            "SUITE SETUP FAILURE: the 2 MiB pool reached {nr} of {n} pages (MemFree {} kB)",
-            meminfo_kb("MemFree").unwrap_or(0)
-        ));
-    }
+    ensure!(
+        nr == n,
+        "SUITE SETUP FAILURE: the 2 MiB pool reached {nr} of {n} pages (MemFree {} kB)",
+        meminfo_kb("MemFree").unwrap_or(0)
+    );
     Ok(())
 }
 
-/// One counter file of one size (`free_hugepages`, ...).
-pub fn counter(kb: u64, name: &str) -> Result<u64, String> {
-    read_u64(&format!("{}/{name}", hdir(kb)))
+/// One counter file of one size of rhugetlbfs (`free_hugepages`, ...).
+pub fn counter(kb: u64, name: &str) -> Result<u64> {
+    Fs::Rh.counter(kb, name)
 }
 
-/// The global counters of one size: (nr, free, resv, surplus).
-pub fn counters(kb: u64) -> Result<(u64, u64, u64, u64), String> {
-    Ok((
-        counter(kb, "nr_hugepages")?,
-        counter(kb, "free_hugepages")?,
-        counter(kb, "resv_hugepages")?,
-        counter(kb, "surplus_hugepages")?,
-    ))
+/// The global counters of one size of rhugetlbfs: (nr, free, resv, surplus).
+pub fn counters(kb: u64) -> Result<(u64, u64, u64, u64)> {
+    Fs::Rh.counters(kb)
+}
+
+/// Which implementation a test runs on: the tests that compare run the same steps on both.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Fs {
+    /// rhugetlbfs.
+    Rh,
+    /// The kernel's own hugetlbfs: the reference.
+    Kernel,
+}
+
+impl Fs {
+    /// The file system type to mount.
+    pub fn fstype(self) -> &'static str {
+        match self {
+            Fs::Rh => "rhugetlbfs",
+            Fs::Kernel => "hugetlbfs",
+        }
+    }
+
+    /// The global sysfs directory of one size.
+    pub fn hdir(self, kb: u64) -> String {
+        match self {
+            Fs::Rh => hdir(kb),
+            Fs::Kernel => format!("/sys/kernel/mm/hugepages/hugepages-{kb}kB"),
+        }
+    }
+
+    /// The per-node sysfs directory of one size.
+    pub fn node_hdir(self, nid: usize, kb: u64) -> String {
+        match self {
+            Fs::Rh => node_hdir(nid, kb),
+            Fs::Kernel => keeper_dir_of(nid, kb),
+        }
+    }
+
+    /// One global counter file of one size.
+    pub fn counter(self, kb: u64, name: &str) -> Result<u64> {
+        read_u64(&format!("{}/{name}", self.hdir(kb)))
+    }
+
+    /// The global counters of one size: (nr, free, resv, surplus).
+    pub fn counters(self, kb: u64) -> Result<(u64, u64, u64, u64)> {
+        Ok((
+            self.counter(kb, "nr_hugepages")?,
+            self.counter(kb, "free_hugepages")?,
+            self.counter(kb, "resv_hugepages")?,
+            self.counter(kb, "surplus_hugepages")?,
+        ))
+    }
 }
