@@ -17,6 +17,18 @@ if [ -f "$kdir/.rh-built" ]; then
 	echo "$kdir"
 	exit 0
 fi
+# One build of a flavour at a time: a second caller (a VM run started meanwhile) waits for
+# the first and then finds the tree built, instead of unpacking over it.
+mkdir -p "$RH_CACHE/kernel"
+exec 9>"$RH_CACHE/kernel/.build-$flavour.lock"
+if ! flock -n 9; then
+	rh_log "kernel[$flavour]: another build of this flavour is running; waiting for it"
+	flock 9
+fi
+if [ -f "$kdir/.rh-built" ]; then
+	echo "$kdir"
+	exit 0
+fi
 
 [ -e "$RH_CACHE/.setup-done" ] || rh_die "toolchain not set up: run tools/setup.sh first"
 tarball=$(rh_kernel_tarball) || rh_die "kernel source tarball missing (tools/setup.sh)"
