@@ -21,7 +21,9 @@ RH_LLVM=-19
 RH_VNG_VERSION=1.42
 RH_VENV=$RH_CACHE/venv
 # 6.12.19 changed the kernel crate's API (KBox/KVec, ffi crate, pub Error helpers); the module
-# is written against that, so any 6.12.y from there on is accepted and the exact one recorded.
+# is written against that, and every kernel function it calls is exported by every 6.12.y
+# from there (it does not use zap_page_range_single, which only Debian's kernels export), so
+# any 6.12.y from 6.12.19 on is accepted and the exact one recorded.
 RH_KERNEL_SERIES=6.12
 RH_KERNEL_MIN_SUBLEVEL=19
 

@@ -10,6 +10,8 @@
 
 mod diff_tests;
 mod fs_tests;
+mod futex_tests;
+mod gup_tests;
 mod harness;
 mod map;
 mod module_tests;
@@ -28,6 +30,8 @@ fn main() {
     pool_tests::register(&mut suite);
     fs_tests::register(&mut suite);
     own_tests::register(&mut suite);
+    gup_tests::register(&mut suite);
+    futex_tests::register(&mut suite);
     diff_tests::register(&mut suite);
     stress_tests::register(&mut suite);
     pool_tests::register_last(&mut suite);

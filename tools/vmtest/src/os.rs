@@ -251,3 +251,57 @@ pub fn mbind_move(map: &Map, node: u32) -> Result<(), Errno> {
     }
     Ok(())
 }
+
+/// `process_vm_readv` (or `process_vm_writev` if `write`) of `buf.len()` bytes at `addr`
+/// of process `pid`; the bytes done.
+pub fn process_vm(pid: i32, addr: usize, buf: &mut [u8], write: bool) -> Result<usize> {
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: `local` describes `buf`, ours for the call; the remote range is another
+    // process's memory, which the kernel checks and accesses through GUP.
+    let n = unsafe {
+        if write {
+            libc::process_vm_writev(pid, &local, 1, &remote, 1, 0)
+        } else {
+            libc::process_vm_readv(pid, &local, 1, &remote, 1, 0)
+        }
+    };
+    if n < 0 {
+        bail!(
+            "process_vm_{}: {}",
+            if write { "writev" } else { "readv" },
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(n as usize)
+}
+
+/// `prctl(PR_SET_THP_DISABLE, 1)`: no transparent huge pages for this process (and its
+/// children), which also makes the core map page-cache huge folios with 4 KiB entries.
+pub fn set_thp_disable() -> Result<(), Errno> {
+    // SAFETY: prctl on ourselves with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) } != 0 {
+        return Err(Errno::from_raw_os_error(
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        ));
+    }
+    Ok(())
+}
+
+/// `madvise(MADV_COLLAPSE)` of the whole mapping (rustix has no such advice): asks
+/// khugepaged's collapse to make huge pages of it now.
+pub fn madvise_collapse(map: &Map) -> Result<(), Errno> {
+    // SAFETY: madvise of our own mapping; a collapse, if any, keeps the contents.
+    if unsafe { libc::madvise(map.ptr().cast(), map.len(), libc::MADV_COLLAPSE) } != 0 {
+        return Err(Errno::from_raw_os_error(
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        ));
+    }
+    Ok(())
+}

@@ -349,3 +349,87 @@ impl Fs {
         ))
     }
 }
+
+/// The fields of the /proc/self/smaps entry of the mapping holding `addr`, in kB (the
+/// `name: value kB` lines; `VmFlags` and other lines left out).
+pub fn smaps(addr: usize) -> Result<std::collections::HashMap<String, u64>> {
+    let s = read("/proc/self/smaps")?;
+    let mut inside = false;
+    let mut fields = std::collections::HashMap::new();
+    for l in s.lines() {
+        if let Some((range, _)) = l.split_once(' ') {
+            if let Some((a, b)) = range.split_once('-') {
+                if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+                {
+                    if inside {
+                        break;
+                    }
+                    inside = a <= addr && addr < b;
+                    continue;
+                }
+            }
+        }
+        if inside {
+            if let Some((k, v)) = l.split_once(':') {
+                if let Some(n) = v.trim().strip_suffix("kB").and_then(|n| n.trim().parse().ok()) {
+                    fields.insert(k.to_string(), n);
+                }
+            }
+        }
+    }
+    ensure!(inside, "no smaps entry for {addr:#x}");
+    Ok(fields)
+}
+
+/// The hugetlb pages of an smaps entry in kB (`Shared_Hugetlb` and `Private_Hugetlb`: the
+/// kernel splits them by the pages' map count, not by the mapping's kind).
+pub fn smaps_hugetlb(s: &std::collections::HashMap<String, u64>) -> u64 {
+    ["Shared_Hugetlb", "Private_Hugetlb"]
+        .iter()
+        .map(|k| s.get(*k).copied().unwrap_or(0))
+        .sum()
+}
+
+/// One field (in kB) of the smaps entry of the mapping holding `addr`.
+pub fn smaps_field(addr: usize, field: &str) -> Result<u64> {
+    smaps(addr)?
+        .get(field)
+        .copied()
+        .with_context(|| format!("no {field} in the smaps entry for {addr:#x}"))
+}
+
+/// The system THP mode (`/sys/kernel/mm/transparent_hugepage/enabled`), put back on drop.
+pub struct ThpMode(String);
+
+const THP_ENABLED: &str = "/sys/kernel/mm/transparent_hugepage/enabled";
+
+impl ThpMode {
+    /// Sets the mode (`always`, `madvise`, `never`).
+    pub fn set(mode: &str) -> Result<Self> {
+        let cur = read(THP_ENABLED)?;
+        let old = cur
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix('[')?.strip_suffix(']'))
+            .with_context(|| format!("THP mode in {cur:?}"))?
+            .to_string();
+        write_ok(THP_ENABLED, mode)?;
+        Ok(ThpMode(old))
+    }
+}
+
+impl Drop for ThpMode {
+    fn drop(&mut self) {
+        let _ = write_ok(THP_ENABLED, &self.0);
+    }
+}
+
+/// One counter of rhugetlbfs's `stats` file for pages of `kb`.
+pub fn stat(kb: u64, name: &str) -> Result<u64> {
+    let s = read(&format!("{}/stats", hdir(kb)))?;
+    s.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            (k == name).then(|| v.trim().parse().ok())?
+        })
+        .with_context(|| format!("no {name} in stats"))
+}

@@ -5,32 +5,8 @@ use super::{map_ok, mount, stat, Fresh, MB2, MNT};
 use crate::harness::TestResult;
 use crate::map::{Map, PRIVATE, SHARED};
 use crate::os::{in_child, umount};
-use crate::sys;
-use anyhow::{bail, ensure, Context, Result};
-
-/// The system THP mode, put back on drop.
-struct ThpMode(String);
-
-const THP_ENABLED: &str = "/sys/kernel/mm/transparent_hugepage/enabled";
-
-impl ThpMode {
-    fn set(mode: &str) -> Result<Self> {
-        let cur = sys::read(THP_ENABLED)?;
-        let old = cur
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix('[')?.strip_suffix(']'))
-            .with_context(|| format!("THP mode in {cur:?}"))?
-            .to_string();
-        sys::write_ok(THP_ENABLED, mode)?;
-        Ok(ThpMode(old))
-    }
-}
-
-impl Drop for ThpMode {
-    fn drop(&mut self) {
-        let _ = sys::write_ok(THP_ENABLED, &self.0);
-    }
-}
+use crate::sys::{self, ThpMode};
+use anyhow::{ensure, Result};
 
 /// With THP "never" the core skips `huge_fault` for the private (`VM_MIXEDMAP`) mappings,
 /// and `PR_SET_THP_DISABLE` skips it for every file mapping: the 4 KiB handler then maps
@@ -115,30 +91,7 @@ pub(super) fn recycled_zero() -> TestResult {
 
 /// The `KernelPageSize` in kB of the mapping holding `addr`, from /proc/self/smaps.
 fn smaps_kernel_page_size(addr: usize) -> Result<u64> {
-    let s = sys::read("/proc/self/smaps")?;
-    let mut inside = false;
-    for l in s.lines() {
-        if let Some((range, _)) = l.split_once(' ') {
-            if let Some((a, b)) = range.split_once('-') {
-                if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
-                {
-                    inside = a <= addr && addr < b;
-                    continue;
-                }
-            }
-        }
-        if inside {
-            if let Some(v) = l.strip_prefix("KernelPageSize:") {
-                return v
-                    .trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("KernelPageSize {v:?}"));
-            }
-        }
-    }
-    bail!("no smaps entry for {addr:#x}")
+    sys::smaps_field(addr, "KernelPageSize")
 }
 
 pub(super) fn counters_smaps_2m() -> TestResult {

@@ -14,7 +14,7 @@ mod truncate;
 use crate::harness::{Suite, TestResult};
 use crate::map::Map;
 use crate::os::{mount_fs, umount};
-use crate::sys::{self, counter, hdir, set_nr, SIZES};
+use crate::sys::{self, counter, set_nr, SIZES};
 use anyhow::{ensure, Context, Result};
 use rustix::io::Errno;
 use rustix::mm::MapFlags;
@@ -148,10 +148,4 @@ fn map_ok(path: &str, len: usize, flags: MapFlags) -> Result<Map> {
     Map::of_path(path, len, 0, flags).with_context(|| format!("mmap {path} {len}"))
 }
 
-/// One counter of a size's `stats` file.
-fn stat(kb: u64, name: &str) -> Result<u64> {
-    let s = sys::read(&format!("{}/stats", hdir(kb)))?;
-    s.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .with_context(|| format!("no {name} in stats"))
-}
+use crate::sys::stat;

@@ -116,6 +116,18 @@ impl Mnt {
     /// As [`Mnt::new`], mounted with `opts` (",min_size=..." and the like) after the
     /// page size.
     pub(crate) fn with_opts(fs: Fs, kb: u64, pages: u64, opts: &str) -> Result<Self> {
+        Self::with_module(fs, kb, pages, opts, &[])
+    }
+
+    /// As [`Mnt::with_opts`], rhugetlbfs loaded with the module parameters `params` (the
+    /// kernel's hugetlbfs ignores them).
+    pub(crate) fn with_module(
+        fs: Fs,
+        kb: u64,
+        pages: u64,
+        opts: &str,
+        params: &[&str],
+    ) -> Result<Self> {
         let size = if kb == 2048 { "2M" } else { "1G" };
         let dir = if fs == Fs::Rh { RH_DIR } else { KERNEL_DIR };
         let (mut kernel_nr0, mut loan) = (None, None);
@@ -123,7 +135,7 @@ impl Mnt {
         match (fs, kb) {
             (Fs::Rh, _) => {
                 sys::ensure_unloaded()?;
-                sys::insmod(&[])?;
+                sys::insmod(params)?;
                 if kb == 2048 {
                     sys::pool_2m(pages)?;
                 } else {
@@ -169,13 +181,13 @@ impl Mnt {
     }
 
     /// A counter of this implementation's pool of this size.
-    fn counter(&self, name: &str) -> Result<u64> {
+    pub(crate) fn counter(&self, name: &str) -> Result<u64> {
         self.fs.counter(self.kb, name)
     }
 
     /// Pages given back but still referenced elsewhere (rhugetlbfs's `draining_hugepages`;
     /// the kernel's hugetlbfs shows them only as not free).
-    fn draining(&self) -> Result<u64> {
+    pub(crate) fn draining(&self) -> Result<u64> {
         match self.fs {
             Fs::Rh => self.counter("draining_hugepages"),
             Fs::Kernel => Ok(0),
