@@ -16,16 +16,24 @@ pub fn register(s: &mut Suite) {
     s.add("futex_pshared_mutex_and_condvar_two_processes_2m", || {
         both(2048, "", &[], mutex_and_condvar)
     });
-    s.add("futex_pshared_mutex_and_condvar_two_processes_1g_map_pmd", || {
-        both(1048576, ",map=pmd", &["pmd_mappable_1g=1"], mutex_and_condvar)
-    });
+    s.add(
+        "futex_pshared_mutex_and_condvar_two_processes_1g_map_pmd",
+        || {
+            both(
+                1048576,
+                ",map=pmd",
+                &["pmd_mappable_1g=1"],
+                mutex_and_condvar,
+            )
+        },
+    );
     s.add("futex_robust_mutex_owner_killed_2m", || {
         both(2048, "", &[], robust_owner_killed)
     });
 }
 
 fn both(kb: u64, opts: &str, params: &[&str], f: fn(&Mnt) -> TestResult) -> TestResult {
-    for fs in [Fs::Rh, Fs::Kernel] {
+    for &fs in sys::implementations() {
         let m = match fs {
             Fs::Rh => Mnt::with_module(fs, kb, 1, opts, params)?,
             Fs::Kernel => Mnt::new(fs, kb, 1)?,
@@ -83,7 +91,10 @@ unsafe fn init(s: *mut Shared, robust: bool) -> Result<()> {
                 libc::pthread_mutexattr_setrobust(&mut ma, libc::PTHREAD_MUTEX_ROBUST),
             )?;
         }
-        pt("mutex_init", libc::pthread_mutex_init(&raw mut (*s).mutex, &ma))?;
+        pt(
+            "mutex_init",
+            libc::pthread_mutex_init(&raw mut (*s).mutex, &ma),
+        )?;
         libc::pthread_mutexattr_destroy(&mut ma);
         let mut ca: libc::pthread_condattr_t = std::mem::zeroed();
         pt("condattr_init", libc::pthread_condattr_init(&mut ca))?;
@@ -91,7 +102,10 @@ unsafe fn init(s: *mut Shared, robust: bool) -> Result<()> {
             "condattr_setpshared",
             libc::pthread_condattr_setpshared(&mut ca, libc::PTHREAD_PROCESS_SHARED),
         )?;
-        pt("cond_init", libc::pthread_cond_init(&raw mut (*s).cond, &ca))?;
+        pt(
+            "cond_init",
+            libc::pthread_cond_init(&raw mut (*s).cond, &ca),
+        )?;
         libc::pthread_condattr_destroy(&mut ca);
         (&raw mut (*s).stage).write_volatile(0);
     }
@@ -117,9 +131,13 @@ unsafe fn wait_for(s: *mut Shared, want: u32, who: &str) -> Result<()> {
     // SAFETY: As required; the stage is read under the mutex.
     while unsafe { (&raw const (*s).stage).read_volatile() } != want {
         // SAFETY: We hold the mutex; the condition variable is initialised.
-        let r = unsafe { libc::pthread_cond_timedwait(&raw mut (*s).cond, &raw mut (*s).mutex, &deadline) };
+        let r = unsafe {
+            libc::pthread_cond_timedwait(&raw mut (*s).cond, &raw mut (*s).mutex, &deadline)
+        };
         if r == libc::ETIMEDOUT {
-            bail!("{who}: no signal within 30 s (a lost wakeup: the processes' futex keys differ?)");
+            bail!(
+                "{who}: no signal within 30 s (a lost wakeup: the processes' futex keys differ?)"
+            );
         }
         pt(&format!("{who}: cond_timedwait"), r)?;
     }
@@ -147,7 +165,10 @@ fn mutex_and_condvar(m: &Mnt) -> TestResult {
             unsafe {
                 pt("child: lock", libc::pthread_mutex_lock(&raw mut (*t).mutex))?;
                 (&raw mut (*t).stage).write_volatile(1);
-                pt("child: signal", libc::pthread_cond_signal(&raw mut (*t).cond))?;
+                pt(
+                    "child: signal",
+                    libc::pthread_cond_signal(&raw mut (*t).cond),
+                )?;
                 let r = wait_for(t, 2, "child");
                 libc::pthread_mutex_unlock(&raw mut (*t).mutex);
                 r
@@ -160,10 +181,17 @@ fn mutex_and_condvar(m: &Mnt) -> TestResult {
     })?;
     // SAFETY: The initialised `Shared`; the child uses it only through pthread calls.
     let res = unsafe {
-        pt("parent: lock", libc::pthread_mutex_lock(&raw mut (*s).mutex)).and_then(|()| {
+        pt(
+            "parent: lock",
+            libc::pthread_mutex_lock(&raw mut (*s).mutex),
+        )
+        .and_then(|()| {
             let r = wait_for(s, 1, "parent").and_then(|()| {
                 (&raw mut (*s).stage).write_volatile(2);
-                pt("parent: broadcast", libc::pthread_cond_broadcast(&raw mut (*s).cond))
+                pt(
+                    "parent: broadcast",
+                    libc::pthread_cond_broadcast(&raw mut (*s).cond),
+                )
             });
             libc::pthread_mutex_unlock(&raw mut (*s).mutex);
             r
@@ -229,10 +257,16 @@ fn robust_owner_killed(m: &Mnt) -> TestResult {
     );
     // SAFETY: We hold the mutex (EOWNERDEAD hands it over inconsistent).
     unsafe {
-        pt("mutex_consistent", libc::pthread_mutex_consistent(&raw mut (*s).mutex))?;
+        pt(
+            "mutex_consistent",
+            libc::pthread_mutex_consistent(&raw mut (*s).mutex),
+        )?;
         pt("unlock", libc::pthread_mutex_unlock(&raw mut (*s).mutex))?;
         pt("lock again", libc::pthread_mutex_lock(&raw mut (*s).mutex))?;
-        pt("unlock again", libc::pthread_mutex_unlock(&raw mut (*s).mutex))?;
+        pt(
+            "unlock again",
+            libc::pthread_mutex_unlock(&raw mut (*s).mutex),
+        )?;
     }
     drop(a);
     sys::remove(&path)

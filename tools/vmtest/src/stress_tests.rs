@@ -80,7 +80,7 @@ fn stress() -> TestResult {
     for i in 0..runs {
         let seed = first.wrapping_add(i);
         let only = std::env::var("RH_STRESS_ONLY").unwrap_or_default();
-        for imp in [Fs::Rh, Fs::Kernel] {
+        for &imp in sys::implementations() {
             if !only.is_empty() && !format!("{imp:?}").eq_ignore_ascii_case(&only) {
                 continue;
             }

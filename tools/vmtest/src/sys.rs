@@ -371,7 +371,11 @@ pub fn smaps(addr: usize) -> Result<std::collections::HashMap<String, u64>> {
         }
         if inside {
             if let Some((k, v)) = l.split_once(':') {
-                if let Some(n) = v.trim().strip_suffix("kB").and_then(|n| n.trim().parse().ok()) {
+                if let Some(n) = v
+                    .trim()
+                    .strip_suffix("kB")
+                    .and_then(|n| n.trim().parse().ok())
+                {
                     fields.insert(k.to_string(), n);
                 }
             }
@@ -432,4 +436,16 @@ pub fn stat(kb: u64, name: &str) -> Result<u64> {
             (k == name).then(|| v.trim().parse().ok())?
         })
         .with_context(|| format!("no {name} in stats"))
+}
+
+/// The implementations a test runs on: rhugetlbfs, then the kernel's hugetlbfs (the
+/// reference), unless `RH_REFERENCE=0` (the debug kernel's suite: the reference's behaviour
+/// does not depend on the kernel's debug options, and the release kernel's suite compares
+/// with it; the debug suite checks rhugetlbfs under KASAN, lockdep and kmemleak).
+pub fn implementations() -> &'static [Fs] {
+    if std::env::var("RH_REFERENCE").is_ok_and(|v| v == "0") {
+        &[Fs::Rh]
+    } else {
+        &[Fs::Rh, Fs::Kernel]
+    }
 }

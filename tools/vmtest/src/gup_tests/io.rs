@@ -23,7 +23,11 @@ const MB: usize = 1 << 20;
 /// The slice is used only as a syscall's buffer during the call; no other code of the
 /// program touches the range meanwhile.
 unsafe fn span(m: &Map, off: usize, n: usize) -> &mut [u8] {
-    assert!(off + n <= m.len(), "{off}+{n} outside a mapping of {}", m.len());
+    assert!(
+        off + n <= m.len(),
+        "{off}+{n} outside a mapping of {}",
+        m.len()
+    );
     // SAFETY: Inside the mapping (asserted); the caller keeps the program's other accesses
     // away for the slice's use.
     unsafe { std::slice::from_raw_parts_mut(m.ptr().add(off), n) }
@@ -80,11 +84,22 @@ pub(super) fn o_direct(m: &Mnt) -> TestResult {
     unsafe { span(&a, 0, MB) }.copy_from_slice(&want);
     // SAFETY: The first MiB is the buffer of this one write.
     let n = dev.write_at(unsafe { span(&a, 0, MB) }, 0);
-    ensure!(matches!(n, Ok(len) if len == MB), "O_DIRECT write from the mapping: {n:?}");
+    ensure!(
+        matches!(n, Ok(len) if len == MB),
+        "O_DIRECT write from the mapping: {n:?}"
+    );
     // SAFETY: The last MiB is the buffer of this one read.
     let n = dev.read_at(unsafe { span(&a, hs - MB, MB) }, 0);
-    ensure!(matches!(n, Ok(len) if len == MB), "O_DIRECT read into the mapping: {n:?}");
-    check_pattern(&a.read(hs - MB, MB), 0, 0x5a, "the mapping after the O_DIRECT read")?;
+    ensure!(
+        matches!(n, Ok(len) if len == MB),
+        "O_DIRECT read into the mapping: {n:?}"
+    );
+    check_pattern(
+        &a.read(hs - MB, MB),
+        0,
+        0x5a,
+        "the mapping after the O_DIRECT read",
+    )?;
     drop(a);
     let f = std::fs::File::open(&path)?;
     let mut got = vec![0u8; MB];
@@ -141,10 +156,9 @@ pub(super) fn io_uring_fixed(m: &Mnt) -> TestResult {
     .offset(0)
     .build();
     let r = run(&mut ring, read)?;
-    let write =
-        opcode::WriteFixed::new(types::Fd(dstf.as_raw_fd()), a.ptr(), len as u32, 0)
-            .offset(0)
-            .build();
+    let write = opcode::WriteFixed::new(types::Fd(dstf.as_raw_fd()), a.ptr(), len as u32, 0)
+        .offset(0)
+        .build();
     let w = run(&mut ring, write)?;
     ring.submitter()
         .unregister_buffers()
@@ -153,7 +167,12 @@ pub(super) fn io_uring_fixed(m: &Mnt) -> TestResult {
     ensure!(r == len as i32, "READ_FIXED into the mapping: {r}");
     ensure!(w == len as i32, "WRITE_FIXED from the mapping: {w}");
     check_pattern(&a.read(len, len), 0, 0x11, "the mapping after READ_FIXED")?;
-    check_pattern(&std::fs::read(dst_path)?, 0, 0x22, "the file after WRITE_FIXED")?;
+    check_pattern(
+        &std::fs::read(dst_path)?,
+        0,
+        0x22,
+        "the file after WRITE_FIXED",
+    )?;
     drop(a);
     let _ = std::fs::remove_file(src_path);
     let _ = std::fs::remove_file(dst_path);
@@ -181,7 +200,12 @@ pub(super) fn process_vm(m: &Mnt) -> TestResult {
         ensure!(n == 4096, "process_vm_writev: {n} bytes");
         Ok(())
     })?;
-    check_pattern(&a.read(8192, 4096), 0, 0x44, "the mapping after process_vm_writev")?;
+    check_pattern(
+        &a.read(8192, 4096),
+        0,
+        0x44,
+        "the mapping after process_vm_writev",
+    )?;
     drop(a);
     sys::remove(&path)
 }
@@ -203,7 +227,10 @@ pub(super) fn vmsplice_shared(m: &Mnt) -> TestResult {
     let mut buf = vec![0u8; 4096];
     let got = rustix::io::read(&r, &mut buf);
     ensure!(matches!(got, Ok(4096)), "read from the pipe: {got:?}");
-    ensure!(buf.iter().all(|&c| c == b'S'), "the pipe's bytes are not the mapping's");
+    ensure!(
+        buf.iter().all(|&c| c == b'S'),
+        "the pipe's bytes are not the mapping's"
+    );
     drop((r, w, a));
     sys::remove(&path)
 }

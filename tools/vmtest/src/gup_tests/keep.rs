@@ -49,9 +49,7 @@ pub(super) fn truncate_punch_pinned(m: &Mnt) -> TestResult {
     for (name, how) in [("t", "truncate"), ("p", "punch")] {
         let (a, (r, w), ring) = held_page(m, name, b'H')?;
         drop(a);
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(m.path(name))?;
+        let f = std::fs::OpenOptions::new().write(true).open(m.path(name))?;
         match how {
             "truncate" => f.set_len(0).context("truncate")?,
             _ => rustix::fs::fallocate(
@@ -63,7 +61,10 @@ pub(super) fn truncate_punch_pinned(m: &Mnt) -> TestResult {
             .context("punch")?,
         }
         let (nr, free) = (m.counter("nr_hugepages")?, m.counter("free_hugepages")?);
-        ensure!(free == nr - 1, "{how}: the held page counts as free: nr {nr} free {free}");
+        ensure!(
+            free == nr - 1,
+            "{how}: the held page counts as free: nr {nr} free {free}"
+        );
         if m.fs == Fs::Rh {
             let d = m.draining()?;
             ensure!(d == 1, "{how}: draining_hugepages {d} while held, want 1");
@@ -78,7 +79,10 @@ pub(super) fn truncate_punch_pinned(m: &Mnt) -> TestResult {
         }
         let mut buf = vec![0u8; 4096];
         let got = rustix::io::read(&r, &mut buf);
-        ensure!(matches!(got, Ok(4096)), "{how}: read from the pipe: {got:?}");
+        ensure!(
+            matches!(got, Ok(4096)),
+            "{how}: read from the pipe: {got:?}"
+        );
         ensure!(
             buf.iter().all(|&c| c == b'H'),
             "{how}: the pipe's bytes changed: the page was handed on while held"
@@ -112,11 +116,18 @@ pub(super) fn data_survives(m: &Mnt) -> TestResult {
     sys::write_ok("/proc/sys/vm/compact_memory", "1\n")?;
     // SAFETY: 4 KiB of our mapping, to which no reference exists.
     let advise4k = |adv| unsafe { rustix::mm::madvise(a.ptr().add(hs).cast(), 4096, adv) };
-    for (what, adv) in [("MADV_COLD", Advice::LinuxCold), ("MADV_PAGEOUT", Advice::LinuxPageOut)] {
+    for (what, adv) in [
+        ("MADV_COLD", Advice::LinuxCold),
+        ("MADV_PAGEOUT", Advice::LinuxPageOut),
+    ] {
         let r = advise4k(adv);
         // hugetlbfs refuses these on hugetlb mappings; on rhugetlbfs the split they try
         // fails on the module's reference and they return 0 having done nothing.
-        let want = if m.fs == Fs::Rh { Ok(()) } else { Err(Errno::INVAL) };
+        let want = if m.fs == Fs::Rh {
+            Ok(())
+        } else {
+            Err(Errno::INVAL)
+        };
         ensure!(r == want, "{what} of 4 KiB: {r:?}, want {want:?}");
     }
     let r = crate::os::madvise_collapse(&a);
@@ -128,10 +139,17 @@ pub(super) fn data_survives(m: &Mnt) -> TestResult {
     }
     let mut buf = vec![0u8; 64 * 1024];
     std::fs::File::open(&path)?.read_exact_at(&mut buf, hs as u64)?;
-    ensure!(buf[0] == super::pattern(hs, 0x77), "read(2) after the reclaim attempts");
+    ensure!(
+        buf[0] == super::pattern(hs, 0x77),
+        "read(2) after the reclaim attempts"
+    );
     if m.fs == Fs::Rh {
         let pmd = sys::smaps_field(a.addr(), "FilePmdMapped")?;
-        ensure!(pmd == 2 * kb, "FilePmdMapped {pmd} kB after them, want {}", 2 * kb);
+        ensure!(
+            pmd == 2 * kb,
+            "FilePmdMapped {pmd} kB after them, want {}",
+            2 * kb
+        );
     }
     drop(a);
     sys::remove(&path)
@@ -142,7 +160,10 @@ const CGROUP: &str = "/sys/fs/cgroup";
 /// The cgroup v2 hierarchy with the memory controller enabled for its children.
 fn memcg_root() -> Result<()> {
     let mounts = sys::read("/proc/mounts")?;
-    if !mounts.lines().any(|l| l.split(' ').nth(2) == Some("cgroup2")) {
+    if !mounts
+        .lines()
+        .any(|l| l.split(' ').nth(2) == Some("cgroup2"))
+    {
         std::fs::create_dir_all(CGROUP)?;
         crate::os::mount("cgroup2", CGROUP, "")?;
     }

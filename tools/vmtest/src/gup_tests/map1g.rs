@@ -35,7 +35,10 @@ pub(super) fn private_pieces() -> TestResult {
         sys::stat(1048576, "faults_pud")? - pud0,
         sys::stat(1048576, "faults_fallback")? - fb0,
     );
-    ensure!(seen == (b'f', b'g'), "the private mapping saw {seen:?} of the file");
+    ensure!(
+        seen == (b'f', b'g'),
+        "the private mapping saw {seen:?} of the file"
+    );
     ensure!(
         pud == 0 && fb >= 2,
         "private faults on a page of 512 folios: {pud} PUD, {fb} 2 MiB (want 0 and 2 or more)"
@@ -56,7 +59,10 @@ fn knob(file: &str, v: &str, want: Result<(), Errno>, after: &str) -> Result<()>
     let r = sys::write(file, v);
     ensure!(r == want, "write {v:?} to {file}: {r:?}, want {want:?}");
     let now = sys::read(file)?;
-    ensure!(now.trim() == after, "{file} reads {now:?} after {v:?}, want {after}");
+    ensure!(
+        now.trim() == after,
+        "{file} reads {now:?} after {v:?}, want {after}"
+    );
     Ok(())
 }
 
@@ -92,7 +98,10 @@ pub(super) fn bad_input() -> TestResult {
     };
     let before = counters()?;
     for (opts, what) in [
-        ("pagesize=1G,map=pmd", "map=pmd with 1 GiB pages of one folio"),
+        (
+            "pagesize=1G,map=pmd",
+            "map=pmd with 1 GiB pages of one folio",
+        ),
         ("pagesize=2M,map=pud", "map=pud with 2 MiB pages"),
         ("pagesize=1G,map=PMD", "map=PMD"),
         ("pagesize=1G,map=", "map= empty"),
@@ -103,7 +112,10 @@ pub(super) fn bad_input() -> TestResult {
         if r.is_ok() {
             let _ = umount(dir);
         }
-        ensure!(r == Err(Errno::INVAL), "mount -o {opts} ({what}): {r:?}, want EINVAL");
+        ensure!(
+            r == Err(Errno::INVAL),
+            "mount -o {opts} ({what}): {r:?}, want EINVAL"
+        );
     }
     let mounts = sys::read("/proc/mounts")?;
     ensure!(!mounts.contains(dir), "a refused mount is left: {mounts}");
@@ -116,7 +128,9 @@ pub(super) fn bad_input() -> TestResult {
     mount_fs("rhugetlbfs", dir, "pagesize=1G,map=pmd").context("map=pmd with pmd_mappable")?;
     let shown = sys::read("/proc/mounts")?;
     ensure!(
-        shown.lines().any(|l| l.contains(dir) && l.contains("map=pmd")),
+        shown
+            .lines()
+            .any(|l| l.contains(dir) && l.contains("map=pmd")),
         "/proc/mounts does not show map=pmd: {shown}"
     );
     umount(dir)?;

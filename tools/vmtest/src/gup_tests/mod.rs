@@ -15,7 +15,9 @@ use crate::sys::{self, Fs};
 use anyhow::{ensure, Context, Result};
 
 pub fn register(s: &mut Suite) {
-    s.add("gup_o_direct_loop_device_2m", || both(2048, 2, io::o_direct));
+    s.add("gup_o_direct_loop_device_2m", || {
+        both(2048, 2, io::o_direct)
+    });
     s.add("gup_o_direct_loop_device_1g_map_pmd", || {
         both_1g_pmd(1, io::o_direct)
     });
@@ -47,20 +49,27 @@ pub fn register(s: &mut Suite) {
     s.add("gup_truncate_and_punch_while_pinned_2m", || {
         both(2048, 1, keep::truncate_punch_pinned)
     });
-    s.add("gup_drop_caches_compaction_split_collapse_data_intact_2m", || {
-        both(2048, 2, keep::data_survives)
-    });
+    s.add(
+        "gup_drop_caches_compaction_split_collapse_data_intact_2m",
+        || both(2048, 2, keep::data_survives),
+    );
     s.add("gup_memcg_does_not_charge_pages_2m", || {
         both(2048, 4, keep::memcg_not_charged)
     });
-    s.add("gup_private_of_1g_map_pmd_in_2m_pieces", map1g::private_pieces);
-    s.add("gup_pmd_mappable_and_map_option_bad_input", map1g::bad_input);
+    s.add(
+        "gup_private_of_1g_map_pmd_in_2m_pieces",
+        map1g::private_pieces,
+    );
+    s.add(
+        "gup_pmd_mappable_and_map_option_bad_input",
+        map1g::bad_input,
+    );
 }
 
 /// Runs `f` on rhugetlbfs, then on the kernel's hugetlbfs, with a pool of `pages` pages of
 /// `kb`, and checks each pool idle after.
 fn both(kb: u64, pages: u64, f: fn(&Mnt) -> TestResult) -> TestResult {
-    for fs in [Fs::Rh, Fs::Kernel] {
+    for &fs in sys::implementations() {
         let m = Mnt::new(fs, kb, pages)?;
         f(&m).with_context(|| format!("{fs:?} {kb} kB"))?;
         m.check_idle().with_context(|| format!("{fs:?} {kb} kB"))?;
@@ -71,7 +80,7 @@ fn both(kb: u64, pages: u64, f: fn(&Mnt) -> TestResult) -> TestResult {
 /// As [`both`] for 1 GiB pages: rhugetlbfs with `map=pmd` (pages of 2 MiB folios), the
 /// kernel's hugetlbfs with its own 1 GiB pages.
 fn both_1g_pmd(pages: u64, f: fn(&Mnt) -> TestResult) -> TestResult {
-    for fs in [Fs::Rh, Fs::Kernel] {
+    for &fs in sys::implementations() {
         let m = match fs {
             Fs::Rh => Mnt::with_module(fs, 1048576, pages, ",map=pmd", &["pmd_mappable_1g=1"])?,
             Fs::Kernel => Mnt::new(fs, 1048576, pages)?,

@@ -44,7 +44,10 @@ pub(super) fn pagemap(m: &Mnt) -> TestResult {
     let e = read_pagemap(a.addr(), pages * per)?;
     for p in 0..pages {
         let first = frame(e[p * per]).with_context(|| format!("page {p} not present"))?;
-        ensure!(first != 0, "page {p}: frame 0 (pagemap hides frames from non-root?)");
+        ensure!(
+            first != 0,
+            "page {p}: frame 0 (pagemap hides frames from non-root?)"
+        );
         ensure!(
             first % per as u64 == 0,
             "page {p}: first frame {first:#x} not aligned to the huge page"
@@ -75,13 +78,21 @@ pub(super) fn smaps_pmd(m: &Mnt) -> TestResult {
     a.set(hs + 5, 2);
     let s = sys::smaps(a.addr())?;
     let get = |k: &str| s.get(k).copied().unwrap_or(0);
-    ensure!(get("KernelPageSize") == kb, "KernelPageSize {}", get("KernelPageSize"));
+    ensure!(
+        get("KernelPageSize") == kb,
+        "KernelPageSize {}",
+        get("KernelPageSize")
+    );
     let want = match m.fs {
         Fs::Rh => [("Rss", 2 * kb), ("FilePmdMapped", 2 * kb), ("Hugetlb", 0)],
         Fs::Kernel => [("Rss", 0), ("FilePmdMapped", 0), ("Hugetlb", 2 * kb)],
     };
     for (k, v) in want {
-        let got = if k == "Hugetlb" { sys::smaps_hugetlb(&s) } else { get(k) };
+        let got = if k == "Hugetlb" {
+            sys::smaps_hugetlb(&s)
+        } else {
+            get(k)
+        };
         ensure!(got == v, "{k} {got} kB, want {v}");
     }
     drop(a);
@@ -98,7 +109,10 @@ pub(super) fn thp_never(m: &Mnt) -> TestResult {
     a.set(hs - 1, 9);
     let s = sys::smaps(a.addr())?;
     let (key, got) = match m.fs {
-        Fs::Rh => ("FilePmdMapped", s.get("FilePmdMapped").copied().unwrap_or(0)),
+        Fs::Rh => (
+            "FilePmdMapped",
+            s.get("FilePmdMapped").copied().unwrap_or(0),
+        ),
         Fs::Kernel => ("Hugetlb", sys::smaps_hugetlb(&s)),
     };
     ensure!(got == kb, "THP never: {key} {got} kB, want {kb}");
@@ -143,7 +157,11 @@ pub(super) fn nohugepage(m: &Mnt) -> TestResult {
     let f = std::fs::File::open(&path)?;
     let mut b = [0u8; 1];
     f.read_exact_at(&mut b, (hs / 2) as u64)?;
-    ensure!(b[0] == 0x62, "the 4 KiB-mapped write is not in the file: {:#x}", b[0]);
+    ensure!(
+        b[0] == 0x62,
+        "the 4 KiB-mapped write is not in the file: {:#x}",
+        b[0]
+    );
     drop(f);
     sys::remove(&path)?;
     in_child_bounded(60, "PR_SET_THP_DISABLE child", || {

@@ -64,7 +64,7 @@ pub fn register(s: &mut Suite) {
         },
     );
     s.add("own_unmount_min_size_while_pipe_holds_page_2m", || {
-        for fs in [Fs::Rh, Fs::Kernel] {
+        for &fs in sys::implementations() {
             let m = Mnt::with_opts(fs, 2048, 2, ",min_size=2M")?;
             holders::unmount_while_held(m).with_context(|| format!("{fs:?}"))?;
         }
@@ -86,7 +86,7 @@ fn both(kb: u64, f: fn(&Mnt) -> TestResult) -> TestResult {
 
 /// As [`both`] with a pool of `pages` pages.
 fn both_n(kb: u64, pages: u64, f: fn(&Mnt) -> TestResult) -> TestResult {
-    for fs in [Fs::Rh, Fs::Kernel] {
+    for &fs in sys::implementations() {
         let m = Mnt::new(fs, kb, pages)?;
         f(&m).with_context(|| format!("{fs:?} {kb} kB"))?;
         m.check_idle().with_context(|| format!("{fs:?} {kb} kB"))?;
