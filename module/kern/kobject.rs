@@ -84,6 +84,11 @@ unsafe impl Send for Dir {}
 unsafe impl Sync for Dir {}
 
 /// The output buffer of a sysfs `show` (one page).
+///
+/// # Invariants
+///
+/// `buf` points to the page-sized buffer of the `show` call that made this, writable for
+/// that call; `len < PAGE_SIZE` bytes of it are written.
 pub(crate) struct ShowBuf {
     buf: *mut u8,
     len: usize,
@@ -125,6 +130,11 @@ pub(crate) trait AttrOps: Send + Sync + Sized {
 /// A static table of sysfs attributes: what `kobj_type::default_groups` points at.
 ///
 /// Build it with [`attr_table!`]; the fields are public only for that macro.
+///
+/// # Invariants
+///
+/// `groups` points to a static, NULL-terminated array of static attribute groups whose
+/// attributes are `attrs`; nothing writes any of them after initialisation.
 pub(crate) struct AttrTable {
     #[doc(hidden)]
     pub(crate) attrs: &'static [bindings::attribute],
@@ -132,15 +142,21 @@ pub(crate) struct AttrTable {
     pub(crate) groups: *const *const bindings::attribute_group,
 }
 
-// SAFETY: The table is immutable after construction and only read by sysfs.
+// SAFETY: By the type invariants everything the table points to is static and never
+// written, so sharing it between threads only shares reads.
 unsafe impl Sync for AttrTable {}
 
 /// Makes `T` shareable between threads as a static; for the statics [`attr_table!`] builds.
+///
+/// # Invariants
+///
+/// Only [`attr_table!`] makes these, for C tables (attributes, their pointer arrays,
+/// groups) that are never written after initialisation.
 #[doc(hidden)]
 #[repr(transparent)]
 pub(crate) struct StaticCell<T>(pub(crate) T);
 
-// SAFETY: Only used for immutable C tables (attributes, groups) that sysfs reads.
+// SAFETY: By the type invariants the contents are only ever read, by sysfs and by us.
 unsafe impl<T> Sync for StaticCell<T> {}
 
 /// An attribute's `struct attribute`, for [`attr_table!`].
