@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Boot the cached test kernel with virtme-ng and run one command in it as root.
+# Boot the cached test kernel in QEMU and run one command in it as root.
 #
 #   tools/vm.sh [options] --exec 'CMD'      (or: tools/vm.sh [options] -- CMD ARGS...)
 #
@@ -85,39 +85,58 @@ out=$(realpath "$out")
 rm -f "$out/cmd.out" "$out/cmd.rc" "$out/dmesg.txt" "$out/kmemleak.txt"
 console=$out/console.log
 
-vng=(
-	"$RH_VENV/bin/vng" --run "$kdir" --force-9p --verbose --user root
-	--memory "$memory" --cpus "$cpus" --cwd / --rwdir "$out"
-	# Never reboot silently on a panic: stop, and let the exit status (255) tell.
-	--append "panic=-1 oops=panic panic_on_warn=0 printk.devkmsg=on$append"
-)
-for d in "${rwdirs[@]}"; do vng+=(--rwdir "$d"); done
-[ "$accel" = kvm ] || vng+=(--disable-kvm)
+# The guest: QEMU with the host's / as a read-only 9p root, the results directory (and any
+# --rwdir) shared read-write, and tools/lib/guest-boot.sh as init. No udev or systemd in the
+# guest: their coldplug took minutes of a debug kernel's boot under TCG.
+mem_mb=$((${memory%[MG]} * $([ "${memory: -1}" = G ] && echo 1024 || echo 1)))
+qemu=(qemu-system-x86_64 -name rhugetlbfs -machine q35 -m "${mem_mb}M" -no-reboot
+	-display none -vga none -monitor none -parallel none -net none -serial stdio)
+if [ "$accel" = kvm ]; then
+	qemu+=(-accel kvm -cpu host)
+else
+	qemu+=(-accel "tcg,thread=multi" -cpu max)
+fi
 if [ "$numa" -gt 1 ]; then
-	mem_mb=$(( ${memory%[MG]} * $([ "${memory: -1}" = G ] && echo 1024 || echo 1) ))
 	per=$((mem_mb / numa)) cpn=$((cpus / numa))
 	for ((n = 0; n < numa; n++)); do
 		first=$((n * cpn)) last=$((n == numa - 1 ? cpus - 1 : (n + 1) * cpn - 1))
-		vng+=(--numa "${per}M,cpus=$first-$last")
+		qemu+=(-object "memory-backend-ram,id=mem$n,size=${per}M" -numa "node,memdev=mem$n,cpus=$first-$last")
 	done
 	# One socket per node: CPUs of one socket share a last-level cache, and the kernel
 	# WARNs (topology_sane) when LLC siblings sit on different nodes.
-	vng+=(--qemu-opts "-smp $cpus,sockets=$numa,cores=$((cpus / numa)),threads=1")
+	qemu+=(-smp "$cpus,sockets=$numa,cores=$cpn,threads=1")
+else
+	qemu+=(-smp "$cpus")
 fi
-
-guest_cmd="RH_KO=$(printf %q "$ko") RH_ROOT=$(printf %q "$RH_ROOT") RH_OUT=$(printf %q "$out") RH_FLAVOUR=$flavour"
-guest_cmd+=" RH_GUEST_CWD=$(printf %q "$RH_ROOT") bash $(printf %q "$RH_ROOT/tools/lib/guest-init.sh") $(printf %q "$out") $(printf %q "$cmd")"
+share() { # share TAG PATH [readonly]
+	qemu+=(-fsdev "local,id=$1,path=$2,security_model=none,multidevs=remap${3:+,readonly=on}"
+		-device "virtio-9p-pci,fsdev=$1,mount_tag=$1")
+}
+share rhroot / readonly
+share rhout "$out"
+: >"$out/rwdirs"
+for ((n = 0; n < ${#rwdirs[@]}; n++)); do
+	share "rhrw$n" "${rwdirs[n]}"
+	echo "${rwdirs[n]}" >>"$out/rwdirs"
+done
+# Never reboot silently on a panic: stop (-no-reboot), and let the missing cmd.rc tell.
+qemu+=(-kernel "$kdir/arch/x86/boot/bzImage" -append "console=ttyS0 root=rhroot rootfstype=9p \
+rootflags=trans=virtio,version=9p2000.L,msize=512000 ro init=$RH_ROOT/tools/lib/guest-boot.sh \
+rh_out=$out panic=-1 oops=panic panic_on_warn=0 printk.devkmsg=on$append")
+{
+	printf 'export RH_KO=%q RH_ROOT=%q RH_OUT=%q RH_FLAVOUR=%q RH_GUEST_CWD=%q\n' \
+		"$ko" "$RH_ROOT" "$out" "$flavour" "$RH_ROOT"
+	printf 'RH_GUEST_CMD=%q\n' "$cmd"
+} >"$out/guest-env.sh"
 
 [ $quiet = 1 ] || rh_log "vm[$flavour/$accel, ${memory}, ${cpus} vCPUs, $numa node(s)]: $cmd"
-# udev's script path and the venv's helpers must be on PATH for vng (see the notes).
-export PATH="$RH_VENV/bin:$PATH:/usr/sbin:/sbin"
 set +e
 if [ $quiet = 1 ]; then
-	timeout -k 10 "$timeout" "${vng[@]}" --exec "$guest_cmd" </dev/null >"$console" 2>&1
+	timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$console" 2>&1
 else
-	timeout -k 10 "$timeout" "${vng[@]}" --exec "$guest_cmd" </dev/null 2>&1 | tee "$console"
+	timeout -k 10 "$timeout" "${qemu[@]}" </dev/null 2>&1 | tee "$console"
 fi
-vng_rc=${PIPESTATUS[0]}
+qemu_rc=${PIPESTATUS[0]}
 set -e
 
 rc=$(cat "$out/cmd.rc" 2>/dev/null || echo "")
@@ -137,10 +156,10 @@ fi
 if [ -z "$rc" ]; then
 	echo "----- guest console ($console) -----" >&2
 	tail -80 "$console" >&2
-	if [ "$vng_rc" = 124 ] || [ "$vng_rc" = 137 ]; then
+	if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
 		rh_log "vm: FAILED: timed out after ${timeout}s"
 	else
-		rh_log "vm: FAILED: the guest died before the command finished (vng exit $vng_rc; a kernel panic gives 255)"
+		rh_log "vm: FAILED: the guest died before the command finished (qemu exit $qemu_rc: a kernel panic reboots, which ends QEMU)"
 	fi
 	exit 4
 fi

@@ -4,7 +4,7 @@
 # shellcheck disable=SC2034
 
 RH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-# Everything big (kernel trees, the virtme-ng venv, logs) lives outside the work tree so a
+# Everything big (kernel trees, cargo's build directory, logs) lives outside the work tree so a
 # fresh clone reuses it and `git clean` never throws away an 8-minute kernel build.
 RH_CACHE=${RHUGETLBFS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rhugetlbfs}
 # Cargo's build directory too, unless the caller chose one: a fresh clone then reuses the
@@ -18,8 +18,6 @@ RH_RUSTC=${RH_RUSTC:-/usr/bin/rustc}
 RH_BINDGEN_VERSION=0.69.5
 RH_BINDGEN=${RH_BINDGEN:-$RH_CACHE/cargo/bin/bindgen}
 RH_LLVM=-19
-RH_VNG_VERSION=1.42
-RH_VENV=$RH_CACHE/venv
 # 6.12.19 changed the kernel crate's API (KBox/KVec, ffi crate, pub Error helpers); the module
 # is written against that, and every kernel function it calls is exported by every 6.12.y
 # from there (it does not use zap_page_range_single, which only Debian's kernels export), so

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Runs inside the test VM as root (started by tools/vm.sh through virtme-ng).
+# Runs inside the test VM as root (started by tools/lib/guest-boot.sh, the guest's init).
 # $1: results directory (writable, shared with the host); the rest: the command to run.
 # Leaves cmd.out, cmd.rc and dmesg.txt (the whole kernel log, after a kmemleak scan when the kernel
 # has kmemleak) in the results directory; exits with the command's status.
