@@ -127,7 +127,8 @@ const CASES: &[Case] = &[
 fn table() -> TestResult {
     let mut rows = Vec::new();
     let mut wrong = Vec::new();
-    for &fs in sys::implementations() {
+    // Always both, on either kernel: the table is the comparison (issue 16), and cheap.
+    for fs in [Fs::Rh, Fs::Kernel] {
         let m = Mnt::new(fs, 2048, 16)?;
         for (i, c) in CASES.iter().enumerate() {
             let got = (c.run)(&m).with_context(|| format!("{fs:?}: {}", c.name))?;
