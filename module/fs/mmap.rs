@@ -1,18 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Mappings of rhugetlbfs files: `mmap`, `get_unmapped_area`, and the VMA operations of
-//! shared ([`SharedVm`]) and private ([`PrivateVm`]) mappings (upstream
-//! `hugetlbfs_file_mmap`, `hugetlb_vm_ops`, `hugetlb_fault`, `hugetlb_no_page`).
+//! Mappings of rhugetlbfs files: `mmap`, `get_unmapped_area`, and the VMA operations of the
+//! three kinds of mapping (upstream `hugetlbfs_file_mmap`, `hugetlb_vm_ops`, `hugetlb_fault`,
+//! `hugetlb_no_page`):
 //!
-//! Pages are inserted as PFN entries from `huge_fault` (a PMD entry for 2 MiB, a PUD entry
-//! for 1 GiB). Shared mappings are `VM_PFNMAP`; the core calls their `huge_fault` whatever
-//! the THP setting. Private ones are `VM_MIXEDMAP` (the kernel refuses `VM_PFNMAP` on
-//! copy-on-write mappings), whose `huge_fault` the core calls only with THP "always", or
-//! "madvise" and `VM_HUGEPAGE` (set here); they carry a [`PrivMap`] in `vm_private_data`, one
-//! counted reference per VMA, kept right by `open`/`close` across splits, `mremap` and `fork`.
-//! A 4 KiB fault (THP "never" or disabled, or after a split) still maps a PMD entry where no
-//! page table sits, and gets SIGBUS otherwise; either way it is counted as a fallback. Every
-//! mapping is `VM_DONTEXPAND` (never grown by `mremap`) and `VM_DONTDUMP`, as hugetlbfs's.
+//! - [`CachedVm`]: shared mappings of page-cache files (`map=pmd`: 2 MiB pages, and 1 GiB
+//!   pages of 2 MiB folios). `fault` hands the core the folio, which maps it with a
+//!   refcounted PMD; `map_pages` is the page cache's. Plain file VMAs, `VM_DONTEXPAND`.
+//! - [`SharedVm`]: shared mappings of `map=pud` files: the module inserts a PUD PFN entry
+//!   per page from `huge_fault`. `VM_PFNMAP`, for which the core calls `huge_fault` whatever
+//!   the THP setting.
+//! - [`PrivateVm`]: private mappings, `VM_MIXEDMAP` (the kernel refuses `VM_PFNMAP` on
+//!   copy-on-write mappings), PFN entries of the mapping's own pages from `huge_fault`,
+//!   which the core calls only with THP "always", or "madvise" and `VM_HUGEPAGE` (set here).
+//!   Each carries a [`PrivMap`] in `vm_private_data`, one counted reference per VMA, kept
+//!   right by `open`/`close` across splits, `mremap` and `fork`.
+//!
+//! On the PFN mappings a 4 KiB fault (THP "never" or disabled, or after a split) still maps
+//! a PMD entry where no page table sits, and gets SIGBUS otherwise; either way it is counted
+//! as a fallback. Every mapping is `VM_DONTEXPAND` (never grown by `mremap`, no khugepaged);
+//! the PFN ones also `VM_DONTDUMP` (a core dump could not read them through GUP anyway).
 
 use super::inode::InodeInfo;
 use super::private::PrivMap;
