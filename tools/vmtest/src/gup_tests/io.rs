@@ -22,7 +22,7 @@ const MB: usize = 1 << 20;
 ///
 /// The slice is used only as a syscall's buffer during the call; no other code of the
 /// program touches the range meanwhile.
-unsafe fn span(m: &Map, off: usize, n: usize) -> &mut [u8] {
+unsafe fn span(m: &mut Map, off: usize, n: usize) -> &mut [u8] {
     assert!(
         off + n <= m.len(),
         "{off}+{n} outside a mapping of {}",
@@ -75,21 +75,21 @@ impl Drop for Loop {
 pub(super) fn o_direct(m: &Mnt) -> TestResult {
     let hs = m.hsize();
     let path = m.path("dio");
-    let a = map_ok(&path, hs, RW, SHARED)?;
+    let mut a = map_ok(&path, hs, RW, SHARED)?;
     let lp = Loop::new(4 * MB as u64)?;
     let dev = lp.open_direct()?;
     let mut want = vec![0u8; MB];
     fill_pattern(&mut want, 0, 0x5a);
     // SAFETY: The first MiB, written by this loop only.
-    unsafe { span(&a, 0, MB) }.copy_from_slice(&want);
+    unsafe { span(&mut a, 0, MB) }.copy_from_slice(&want);
     // SAFETY: The first MiB is the buffer of this one write.
-    let n = dev.write_at(unsafe { span(&a, 0, MB) }, 0);
+    let n = dev.write_at(unsafe { span(&mut a, 0, MB) }, 0);
     ensure!(
         matches!(n, Ok(len) if len == MB),
         "O_DIRECT write from the mapping: {n:?}"
     );
     // SAFETY: The last MiB is the buffer of this one read.
-    let n = dev.read_at(unsafe { span(&a, hs - MB, MB) }, 0);
+    let n = dev.read_at(unsafe { span(&mut a, hs - MB, MB) }, 0);
     ensure!(
         matches!(n, Ok(len) if len == MB),
         "O_DIRECT read into the mapping: {n:?}"
@@ -116,7 +116,7 @@ pub(super) fn o_direct(m: &Mnt) -> TestResult {
 pub(super) fn io_uring_fixed(m: &Mnt) -> TestResult {
     use io_uring::{opcode, types, IoUring};
     let path = m.path("ring");
-    let a = map_ok(&path, m.hsize(), RW, SHARED)?;
+    let mut a = map_ok(&path, m.hsize(), RW, SHARED)?;
     let len = 64 * 1024;
     let mut src = vec![0u8; len];
     fill_pattern(&mut src, 0, 0x11);
@@ -129,7 +129,7 @@ pub(super) fn io_uring_fixed(m: &Mnt) -> TestResult {
     let mut out = vec![0u8; len];
     fill_pattern(&mut out, 0, 0x22);
     // SAFETY: The first 64 KiB, written by this loop only.
-    unsafe { span(&a, 0, len) }.copy_from_slice(&out);
+    unsafe { span(&mut a, 0, len) }.copy_from_slice(&out);
     let mut ring = IoUring::new(4).context("io_uring_setup")?;
     let iov = libc::iovec {
         iov_base: a.ptr().cast(),
@@ -183,11 +183,11 @@ pub(super) fn io_uring_fixed(m: &Mnt) -> TestResult {
 /// the target's mm, no fallback to `vm_ops->access`).
 pub(super) fn process_vm(m: &Mnt) -> TestResult {
     let path = m.path("pvm");
-    let a = map_ok(&path, m.hsize(), RW, SHARED)?;
+    let mut a = map_ok(&path, m.hsize(), RW, SHARED)?;
     let mut want = vec![0u8; 8192];
     fill_pattern(&mut want, 0, 0x33);
     // SAFETY: The first 8 KiB, written by this loop only.
-    unsafe { span(&a, 0, 8192) }.copy_from_slice(&want);
+    unsafe { span(&mut a, 0, 8192) }.copy_from_slice(&want);
     let (addr, parent) = (a.addr(), rustix::process::getpid().as_raw_nonzero().get());
     in_child_bounded(60, "process_vm child", || {
         let mut got = vec![0u8; 8192];
