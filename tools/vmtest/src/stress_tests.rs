@@ -15,7 +15,9 @@
 //!
 //! Environment: `RH_STRESS_SEED` (replay one seed; printed by every run),
 //! `RH_STRESS_SECS` (length of one run, default 20), `RH_STRESS_RUNS` (seeded runs in a
-//! row, default 1), `RH_STRESS_ONLY` (`rh` or `kernel`: one implementation).
+//! row, default 1), `RH_STRESS_ONLY` (`rh` or `kernel`: one implementation),
+//! `RH_STRESS_ROLES` (a comma-separated list of role names: only those run, to find which
+//! roles a failure needs).
 
 use crate::harness::{Suite, TestResult};
 use crate::map::RW;
@@ -68,8 +70,36 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok()?.parse().ok()
 }
 
+/// The indices into `ROLES` of the roles that run: those `RH_STRESS_ROLES` names, or all.
+fn enabled_roles() -> anyhow::Result<Vec<usize>> {
+    let Ok(list) = std::env::var("RH_STRESS_ROLES") else {
+        return Ok((0..ROLES.len()).collect());
+    };
+    let mut on = Vec::new();
+    for name in list.split(',').filter(|n| !n.is_empty()) {
+        let i = ROLES
+            .iter()
+            .position(|(n, _)| *n == name)
+            .with_context(|| {
+                let names: Vec<_> = ROLES.iter().map(|(n, _)| *n).collect();
+                format!("RH_STRESS_ROLES: no role {name:?} (roles: {names:?})")
+            })?;
+        if !on.contains(&i) {
+            on.push(i);
+        }
+    }
+    ensure!(!on.is_empty(), "RH_STRESS_ROLES names no role");
+    on.sort_unstable();
+    Ok(on)
+}
+
 fn stress() -> TestResult {
     let secs = env_u64("RH_STRESS_SECS").unwrap_or(20);
+    let roles = enabled_roles()?;
+    if roles.len() < ROLES.len() {
+        let names: Vec<_> = roles.iter().map(|&i| ROLES[i].0).collect();
+        eprintln!("    roles: {}", names.join(","));
+    }
     let runs = env_u64("RH_STRESS_RUNS").unwrap_or(1);
     let first = env_u64("RH_STRESS_SEED").unwrap_or_else(|| {
         let t = std::time::SystemTime::now()
@@ -88,7 +118,7 @@ fn stress() -> TestResult {
                 "    run {} of {runs}: {imp:?}, seed {seed}, {secs} s",
                 i + 1
             );
-            one_run(imp, seed, secs).with_context(|| {
+            one_run(imp, seed, secs, &roles).with_context(|| {
                 format!(
                     "{imp:?}, seed {seed} (replay: RH_STRESS_SEED={seed} RH_STRESS_SECS={secs} \
                      rh-vmtest stress_concurrent)"
@@ -157,7 +187,7 @@ fn set_pool(imp: Fs, nr: u64, overcommit: u64) -> TestResult {
     sys::write_ok(&format!("{d}/nr_hugepages"), &format!("{nr}\n"))
 }
 
-fn one_run(imp: Fs, seed: u64, secs: u64) -> TestResult {
+fn one_run(imp: Fs, seed: u64, secs: u64, roles: &[usize]) -> TestResult {
     let _ = umount(MAIN_DIR);
     let _ = umount(CYCLE_DIR);
     let free0 = if imp == Fs::Rh {
@@ -182,7 +212,7 @@ fn one_run(imp: Fs, seed: u64, secs: u64) -> TestResult {
         std::fs::create_dir_all(d).with_context(|| format!("mkdir {d}"))?;
     }
     mount(imp.fstype(), MAIN_DIR, "pagesize=2M")?;
-    let res = run_roles(imp, seed, secs);
+    let res = run_roles(imp, seed, secs, roles);
     // Whatever happened: no process of the run is left, so tear down and check.
     let end = teardown_and_check(imp, kernel_nr0);
     res?;
@@ -249,16 +279,18 @@ fn teardown_and_check(imp: Fs, kernel_nr0: Option<u64>) -> TestResult {
     Ok(())
 }
 
-/// One process of the run: its role's name, its pid (also its process group), and the
-/// read end of a pipe whose write end only it (and its children) hold, read at its end.
+/// One process of the run: its role (index into `ROLES`) and name, its pid (also its
+/// process group), and the read end of a pipe whose write end only it (and its children)
+/// hold, read at its end.
 struct Kid {
+    role: usize,
     name: &'static str,
     pid: Pid,
     out: Option<OwnedFd>,
 }
 
-/// One process per role, the watchdog, and the stop.
-fn run_roles(imp: Fs, seed: u64, secs: u64) -> TestResult {
+/// One process per role of `roles`, the watchdog, and the stop.
+fn run_roles(imp: Fs, seed: u64, secs: u64, roles: &[usize]) -> TestResult {
     let words = 1 + ROLES.len();
     // SAFETY: A fresh shared anonymous mapping at an address the kernel picks, never
     // unmapped while the run's processes live (it is leaked: a few bytes per run).
@@ -270,7 +302,8 @@ fn run_roles(imp: Fs, seed: u64, secs: u64) -> TestResult {
         unsafe { std::slice::from_raw_parts(p.cast::<AtomicU64>(), words) };
     let ctx = Ctx { imp, shared };
     let mut kids = Vec::new();
-    for (i, (name, f)) in ROLES.iter().enumerate() {
+    for &i in roles {
+        let (name, f) = ROLES[i];
         let (pid, out) = os::fork_with_pipe(|_w| {
             let mut rng = Rng::new(seed ^ (i as u64 + 1).wrapping_mul(0x1000_0001));
             // A new process group per role, so that a role's own children can be listed
@@ -280,13 +313,14 @@ fn run_roles(imp: Fs, seed: u64, secs: u64) -> TestResult {
             0
         })?;
         kids.push(Kid {
+            role: i,
             name,
             pid,
             out: Some(out),
         });
     }
     let start = Instant::now();
-    let mut last = vec![(0u64, Instant::now()); ROLES.len()];
+    let mut last = vec![(0u64, Instant::now()); kids.len()];
     let mut stall = None;
     while start.elapsed() < Duration::from_secs(secs) && stall.is_none() {
         std::thread::sleep(Duration::from_millis(250));
@@ -346,10 +380,9 @@ fn run_roles(imp: Fs, seed: u64, secs: u64) -> TestResult {
     for kid in &kids {
         let _ = rustix::process::kill_process_group(kid.pid, Signal::KILL);
     }
-    let counts: Vec<_> = ROLES
+    let counts: Vec<_> = kids
         .iter()
-        .enumerate()
-        .map(|(i, (n, _))| format!("{n} {}", shared[1 + i].load(Ordering::Relaxed)))
+        .map(|k| format!("{} {}", k.name, shared[1 + k.role].load(Ordering::Relaxed)))
         .collect();
     eprintln!("    steps: {}", counts.join(", "));
     ensure!(errs.is_empty(), "{}", errs.join("; "));
@@ -360,7 +393,7 @@ fn run_roles(imp: Fs, seed: u64, secs: u64) -> TestResult {
 fn check_progress(ctx: &Ctx, kids: &[Kid], last: &mut [(u64, Instant)]) -> Option<String> {
     let mut stuck = Vec::new();
     for (i, kid) in kids.iter().enumerate() {
-        let n = ctx.shared[1 + i].load(Ordering::Relaxed);
+        let n = ctx.shared[1 + kid.role].load(Ordering::Relaxed);
         if n != last[i].0 {
             last[i] = (n, Instant::now());
         } else if last[i].1.elapsed() > Duration::from_secs(STALL_SECS) {
