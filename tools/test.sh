@@ -7,7 +7,7 @@
 #
 # --repeat N boots N fresh guests per flavour, one after the other, and runs the in-VM suite
 # in each: every run's result is printed and counted, so flakiness shows as a number.
-# RH_STRESS_SEED/_RUNS/_SECS/_ONLY in the environment reach the guest (the concurrency stress).
+# RH_STRESS_SEED/_RUNS/_SECS/_ONLY/_ROLES in the environment reach the guest (the concurrency stress).
 set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
@@ -96,9 +96,11 @@ vm_append="hugepagesz=1G hugepages=0:2,1:1"
 # soft-lockup detectors report most hangs well before) within CI's 90 minutes.
 vm_timeout=3600
 
-# The stress test's knobs (RH_STRESS_SEED, _RUNS, _SECS, _ONLY, _ITERS) and RH_REFERENCE
+# The stress test's knobs (RH_STRESS_SEED, _RUNS, _SECS, _ONLY, _ITERS, _ROLES) and RH_REFERENCE
 # (0: rhugetlbfs only; 1: the kernel's hugetlbfs too, the default but on debug) reach the guest.
-vm_env=$(env | grep -E '^RH_(STRESS_[A-Z]+|REFERENCE)=[A-Za-z0-9]+$' | tr '\n' ' ' || true)
+# Values are words, or (_ROLES) role names like faulter-shared,truncator: nothing the shell
+# would expand in the guest's command line.
+vm_env=$(env | grep -E '^RH_(STRESS_[A-Z]+|REFERENCE)=[A-Za-z0-9,-]+$' | tr '\n' ' ' || true)
 
 # vm_suite FLAVOUR: the in-VM suite on one kernel flavour, `repeat` times, each in a fresh
 # guest; output of run R in $tmp/vm-FLAVOUR-R.out.
