@@ -15,7 +15,8 @@
 //!
 //! Environment: `RH_STRESS_SEED` (replay one seed; printed by every run),
 //! `RH_STRESS_SECS` (length of one run, default 20), `RH_STRESS_RUNS` (seeded runs in a
-//! row, default 1), `RH_STRESS_ONLY` (`rh` or `kernel`: one implementation),
+//! row, default 1), `RH_STRESS_ONLY` (`rh`, the default, `kernel` or `both`: which
+//! implementations run; see `stress_implementations`),
 //! `RH_STRESS_ROLES` (a comma-separated list of role names: only those run, to find which
 //! roles a failure needs).
 
@@ -93,6 +94,22 @@ fn enabled_roles() -> anyhow::Result<Vec<usize>> {
     Ok(on)
 }
 
+/// The implementations the stress runs on (`RH_STRESS_ONLY`): rhugetlbfs by default (also
+/// `rh`), the kernel's hugetlbfs (`kernel`), or both in turn (`both`). The reference is not
+/// run by default: besides the two 6.12 defects it avoids, a third (a hole punch taking a
+/// private mapping's reserve map for a shared mapping's VMA lock) hung the guest in about
+/// 1 of 35 reference runs, which would fail unattended runs of the suite for upstream's bug.
+fn stress_implementations() -> anyhow::Result<&'static [Fs]> {
+    Ok(
+        match std::env::var("RH_STRESS_ONLY").unwrap_or_default().as_str() {
+            "" | "rh" => &[Fs::Rh],
+            "kernel" => &[Fs::Kernel],
+            "both" => &[Fs::Rh, Fs::Kernel],
+            other => anyhow::bail!("RH_STRESS_ONLY={other:?}: rh, kernel or both"),
+        },
+    )
+}
+
 fn stress() -> TestResult {
     let secs = env_u64("RH_STRESS_SECS").unwrap_or(20);
     let roles = enabled_roles()?;
@@ -107,12 +124,15 @@ fn stress() -> TestResult {
             .map_or(1, |d| d.as_nanos() as u64);
         t ^ (t >> 29) | 1
     });
+    let imps = stress_implementations()?;
     for i in 0..runs {
         let seed = first.wrapping_add(i);
-        let only = std::env::var("RH_STRESS_ONLY").unwrap_or_default();
-        for &imp in sys::implementations() {
-            if !only.is_empty() && !format!("{imp:?}").eq_ignore_ascii_case(&only) {
-                continue;
+        for &imp in imps {
+            if imp == Fs::Kernel {
+                eprintln!(
+                    "    note: the reference run can hit a 6.12 hugetlbfs defect no avoidance covers \
+                     (see the README); a hang or a splat there is upstream's"
+                );
             }
             eprintln!(
                 "    run {} of {runs}: {imp:?}, seed {seed}, {secs} s",
