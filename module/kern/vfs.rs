@@ -517,7 +517,8 @@ impl<T: FileSystem> Tables<T> {
         mode: bindings::umode_t,
         _excl: bool,
     ) -> c_int {
-        // SAFETY: Same contract.
+        // SAFETY: The VFS calls `create` as it calls `mknod`: a locked directory of ours and
+        // a negative dentry in it, which is what `mknod` requires.
         unsafe { Self::mknod(idmap, dir, dentry, mode | bindings::S_IFREG as u16, 0) }
     }
 
@@ -532,7 +533,8 @@ impl<T: FileSystem> Tables<T> {
         dentry: *mut bindings::dentry,
         mode: bindings::umode_t,
     ) -> c_int {
-        // SAFETY: Same contract.
+        // SAFETY: As for `create`: `mkdir` gets a locked directory of ours and a negative
+        // dentry in it.
         let ret = unsafe { Self::mknod(idmap, dir, dentry, mode | bindings::S_IFDIR as u16, 0) };
         if ret == 0 {
             // SAFETY: `dir` is locked by the VFS; the new ".." link.
