@@ -4,7 +4,8 @@
 //! `rust/kernel/mm/virt.rs`, which 6.12 lacks), and the [`VmOperations`] trait whose
 //! `#[vtable]` becomes a VMA's `vm_operations_struct`.
 //!
-//! A VMA is seen through one of three views, by what the caller's context holds:
+//! A VMA is seen through one of three views, by what the caller's context holds; each
+//! dereferences to [`VmaRef`], which reads the range, flags, offset and mm:
 //!
 //! - [`VmaNew`]: inside `file_operations::mmap`, before the VMA is visible; flags, operations
 //!   and private data may be set.
@@ -303,33 +304,26 @@ unsafe fn vma_fields(vma: *const bindings::vm_area_struct) -> (usize, usize, u64
     }
 }
 
-/// A VMA being set up by `file_operations::mmap`.
+/// What every view of a VMA can read: its range, flags, offset and mm.
 ///
 /// # Invariants
 ///
-/// The VMA is new, visible to nobody else, its mm write-locked, for as long as the reference
-/// is used.
+/// The VMA is live, and its fields read here are stable (the caller's context holds the
+/// mm's or the VMA's lock, or the VMA is not visible yet), for as long as the reference is
+/// used.
 #[repr(transparent)]
-pub(crate) struct VmaNew {
+pub(crate) struct VmaRef {
     vma: Opaque<bindings::vm_area_struct>,
 }
 
-impl VmaNew {
-    /// # Safety
-    ///
-    /// `ptr` must be a VMA inside `mmap` as the type invariants say, for `'a`.
-    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::vm_area_struct) -> &'a Self {
-        // SAFETY: `Self` is a transparent wrapper; the caller guarantees the invariants.
-        unsafe { &*ptr.cast() }
-    }
-
+impl VmaRef {
     fn as_ptr(&self) -> *mut bindings::vm_area_struct {
         self.vma.get()
     }
 
     /// The first address.
     pub(crate) fn start(&self) -> usize {
-        // SAFETY: By the type invariants the VMA is ours.
+        // SAFETY: By the type invariants the fields are stable while the reference is used.
         unsafe { vma_fields(self.as_ptr()).0 }
     }
 
@@ -355,6 +349,36 @@ impl VmaNew {
     pub(crate) fn mm_id(&self) -> usize {
         // SAFETY: By the type invariants.
         unsafe { (*self.as_ptr()).vm_mm as usize }
+    }
+}
+
+/// A VMA being set up by `file_operations::mmap`.
+///
+/// # Invariants
+///
+/// The VMA is new, visible to nobody else, its mm write-locked, for as long as the reference
+/// is used (so [`VmaRef`]'s invariants hold too).
+#[repr(transparent)]
+pub(crate) struct VmaNew {
+    vma: VmaRef,
+}
+
+impl core::ops::Deref for VmaNew {
+    type Target = VmaRef;
+
+    fn deref(&self) -> &VmaRef {
+        &self.vma
+    }
+}
+
+impl VmaNew {
+    /// # Safety
+    ///
+    /// `ptr` must be a VMA inside `mmap` as the type invariants say, for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::vm_area_struct) -> &'a Self {
+        // SAFETY: `Self` is a transparent wrapper of `VmaRef`, itself one of the VMA; the
+        // caller guarantees the invariants.
+        unsafe { &*ptr.cast() }
     }
 
     /// Sets `set` and clears `clear` (`vm_flags_set`/`vm_flags_clear`).
@@ -388,8 +412,16 @@ impl VmaNew {
 /// is locked at least for reading, for as long as the reference is used.
 #[repr(transparent)]
 pub(crate) struct Vma<V: VmOperations> {
-    vma: Opaque<bindings::vm_area_struct>,
+    vma: VmaRef,
     _v: PhantomData<V>,
+}
+
+impl<V: VmOperations> core::ops::Deref for Vma<V> {
+    type Target = VmaRef;
+
+    fn deref(&self) -> &VmaRef {
+        &self.vma
+    }
 }
 
 impl<V: VmOperations> Vma<V> {
@@ -397,42 +429,9 @@ impl<V: VmOperations> Vma<V> {
     ///
     /// `ptr` must be a VMA as the type invariants say, for `'a`.
     pub(crate) unsafe fn from_raw<'a>(ptr: *const bindings::vm_area_struct) -> &'a Self {
-        // SAFETY: `Self` is a transparent wrapper; the caller guarantees the invariants.
+        // SAFETY: `Self` is a transparent wrapper of `VmaRef`, itself one of the VMA; the
+        // caller guarantees the invariants.
         unsafe { &*ptr.cast() }
-    }
-
-    fn as_ptr(&self) -> *mut bindings::vm_area_struct {
-        self.vma.get()
-    }
-
-    /// The first address.
-    pub(crate) fn start(&self) -> usize {
-        // SAFETY: By the type invariants the fields are stable while we hold the lock.
-        unsafe { vma_fields(self.as_ptr()).0 }
-    }
-
-    /// One past the last address.
-    pub(crate) fn end(&self) -> usize {
-        // SAFETY: By the type invariants.
-        unsafe { vma_fields(self.as_ptr()).1 }
-    }
-
-    /// The flags ([`flags`]).
-    pub(crate) fn flags(&self) -> flags::Flags {
-        // SAFETY: By the type invariants.
-        unsafe { vma_fields(self.as_ptr()).2 }
-    }
-
-    /// The file offset in base pages.
-    pub(crate) fn pgoff(&self) -> u64 {
-        // SAFETY: By the type invariants.
-        unsafe { (*self.as_ptr()).vm_pgoff as u64 }
-    }
-
-    /// The mm, as an identity: compared, never dereferenced.
-    pub(crate) fn mm_id(&self) -> usize {
-        // SAFETY: By the type invariants.
-        unsafe { (*self.as_ptr()).vm_mm as usize }
     }
 
     /// The file mapped.
