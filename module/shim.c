@@ -406,6 +406,14 @@ void rhugetlbfs_instantiate_pinned(struct inode *dir, struct dentry *dentry, str
 	inode_set_mtime_to_ts(dir, inode_set_ctime_current(dir));
 }
 
+/* As hugetlbfs_tmpfile: d_tmpfile drops the link count to 0 and marks the inode linkable. */
+int rhugetlbfs_instantiate_tmpfile(struct inode *dir, struct file *file, struct inode *inode)
+{
+	inode_set_mtime_to_ts(dir, inode_set_ctime_current(dir));
+	d_tmpfile(file, inode);
+	return finish_open_simple(file, 0);
+}
+
 bool rhugetlbfs_make_ids(struct inode *inode, u32 uid, bool set_uid, u32 gid, bool set_gid)
 {
 	kuid_t kuid = make_kuid(current_user_ns(), uid);

@@ -66,6 +66,7 @@ void rhugetlbfs_inode_set_ops(struct inode *inode, const struct inode_operations
 			      const struct file_operations *fop);
 struct dentry;
 void rhugetlbfs_instantiate_pinned(struct inode *dir, struct dentry *dentry, struct inode *inode);
+int rhugetlbfs_instantiate_tmpfile(struct inode *dir, struct file *file, struct inode *inode);
 bool rhugetlbfs_make_ids(struct inode *inode, u32 uid, bool set_uid, u32 gid, bool set_gid);
 u32 rhugetlbfs_uid_shown(const struct inode *inode);
 u32 rhugetlbfs_gid_shown(const struct inode *inode);

@@ -87,6 +87,11 @@ extern "C" {
         dentry: *mut bindings::dentry,
         inode: *mut bindings::inode,
     );
+    pub(super) fn rhugetlbfs_instantiate_tmpfile(
+        dir: *mut bindings::inode,
+        file: *mut bindings::file,
+        inode: *mut bindings::inode,
+    ) -> c_int;
     pub(super) fn rhugetlbfs_make_ids(
         inode: *mut bindings::inode,
         uid: u32,

@@ -266,6 +266,7 @@ impl<T: FileSystem> Tables<T> {
         mknod: Some(Self::mknod),
         rename: Some(bindings::simple_rename),
         setattr: Some(Self::setattr),
+        tmpfile: Some(Self::tmpfile),
         // SAFETY: The other callbacks are optional; all-zero is "none".
         ..unsafe { core::mem::zeroed() }
     };
@@ -541,6 +542,29 @@ impl<T: FileSystem> Tables<T> {
             unsafe { bindings::inc_nlink(dir) };
         }
         ret
+    }
+
+    /// `tmpfile` (`open(O_TMPFILE)`): a regular file with no name, opened in `file`; it goes
+    /// when the last descriptor closes unless `linkat` gives it one.
+    ///
+    /// # Safety
+    ///
+    /// VFS callback contract (`vfs_tmpfile`): `dir` is a directory of `T`, `file` is being
+    /// opened on a new negative dentry in it that nobody else has seen.
+    unsafe extern "C" fn tmpfile(
+        _idmap: *mut bindings::mnt_idmap,
+        dir: *mut bindings::inode,
+        file: *mut bindings::file,
+        mode: bindings::umode_t,
+    ) -> c_int {
+        // SAFETY: By the callback contract `dir` is a live directory of ours.
+        let dir_ref = unsafe { INode::<T>::from_raw(dir) };
+        match T::mknod(dir_ref, u32::from(mode) | bindings::S_IFREG, 0) {
+            // SAFETY: By the callback contract `file` is being opened on a new negative dentry
+            // in `dir`.
+            Ok(new) => unsafe { new.instantiate_tmpfile(dir_ref, file) },
+            Err(e) => e.to_errno(),
+        }
     }
 
     /// `symlink`.

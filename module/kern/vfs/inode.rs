@@ -296,6 +296,24 @@ impl<T: FileSystem> NewINode<'_, T> {
     }
 }
 
+impl<T: FileSystem> NewINode<'_, T> {
+    /// Instantiates the inode as the unnamed file `file` is being opened on (`d_tmpfile`, link
+    /// count 0) and finishes the open; the errno of a failed open, whose file then drops the
+    /// inode with its dentry.
+    ///
+    /// # Safety
+    ///
+    /// `file` must be in a `tmpfile` call of `dir`: being opened, on a new negative dentry.
+    pub(super) unsafe fn instantiate_tmpfile(
+        self,
+        dir: &INode<T>,
+        file: *mut bindings::file,
+    ) -> core::ffi::c_int {
+        // SAFETY: By the safety requirements; `d_tmpfile` consumes our reference.
+        unsafe { shim::rhugetlbfs_instantiate_tmpfile(dir.as_ptr(), file, self.into_raw()) }
+    }
+}
+
 impl<T: FileSystem> Drop for NewINode<'_, T> {
     fn drop(&mut self) {
         // SAFETY: By the type invariants we own the one reference of an inode nobody else has
