@@ -32,9 +32,13 @@ pub(crate) struct Pools {
     pub(crate) default: usize,
 }
 
-/// Parses a sysfs number write.
+/// Parses a sysfs number write: EINVAL, or ERANGE for a number past 64 bits, as the kernel's
+/// `kstrtoul` gives hugetlb's files.
 fn parse_count(input: &[u8]) -> Result<u64> {
-    parse::kstrtoul(input).map_err(|_| EINVAL)
+    parse::kstrtoul(input).map_err(|e| match e {
+        parse::ParseError::Overflow => ERANGE,
+        _ => EINVAL,
+    })
 }
 
 /// `hugepages-<size>kB/` under `hugepages/`.

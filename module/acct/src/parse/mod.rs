@@ -68,6 +68,8 @@ pub enum ParseError {
     Overflow,
     /// A leading zero where upstream would switch to octal or hexadecimal (`uid=010`).
     LeadingZero,
+    /// A word that is not one of those the option takes (`map=bogus`).
+    UnknownValue,
 }
 
 impl fmt::Display for ParseError {
@@ -79,6 +81,7 @@ impl fmt::Display for ParseError {
             Self::TrailingGarbage => "trailing characters after the number",
             Self::Overflow => "value out of range",
             Self::LeadingZero => "leading zero (no octal or hexadecimal here)",
+            Self::UnknownValue => "not one of the values it takes",
         })
     }
 }

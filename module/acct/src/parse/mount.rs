@@ -213,7 +213,7 @@ fn parse_map(s: &[u8]) -> Result<HugeMap, ParseError> {
         b"pud" => Ok(HugeMap::Pud),
         b"pmd" => Ok(HugeMap::Pmd),
         b"" => Err(ParseError::Empty),
-        _ => Err(ParseError::NoDigits),
+        _ => Err(ParseError::UnknownValue),
     }
 }
 
@@ -675,6 +675,12 @@ mod tests {
             let e = parse_mount_param(b"map", Some(bad), &SIZES).unwrap_err();
             assert!(matches!(e.kind, MountErrorKind::BadValue(_)), "{bad:?}");
         }
+        let e = parse_mount_param(b"map", Some(b"bogus"), &SIZES).unwrap_err();
+        assert_eq!(e.kind, MountErrorKind::BadValue(ParseError::UnknownValue));
+        assert_eq!(
+            e.to_string(),
+            "Bad value 'bogus' for mount option 'map': not one of the values it takes"
+        );
         assert_eq!(
             parse_mount_param(b"map", None, &SIZES).unwrap_err().kind,
             MountErrorKind::MissingValue
