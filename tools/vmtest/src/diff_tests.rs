@@ -6,11 +6,10 @@
 
 use crate::harness::{Suite, TestResult};
 use crate::map::{Map, PRIVATE, RW, SHARED};
-use crate::os::{mbind_move, mount_fs, umount};
+use crate::os::{mbind_move, mount_fs, outcome, umount};
 use crate::own_tests::{map_ok, Mnt};
 use crate::sys::{self, Fs};
 use anyhow::{ensure, Context, Result};
-use rustix::io::Errno;
 use rustix::mm::{Advice, MapFlags, MremapFlags};
 
 pub fn register(s: &mut Suite) {
@@ -148,24 +147,6 @@ fn table() -> TestResult {
     }
     ensure!(wrong.is_empty(), "{}", wrong.join("; "));
     Ok(())
-}
-
-/// 0 or the errno's name.
-fn outcome<T>(r: Result<T, Errno>) -> String {
-    let e = match r {
-        Ok(_) => return "0".into(),
-        Err(e) => e,
-    };
-    match e {
-        Errno::INVAL => "EINVAL".into(),
-        Errno::FAULT => "EFAULT".into(),
-        Errno::NOMEM => "ENOMEM".into(),
-        Errno::NOSPC => "ENOSPC".into(),
-        Errno::IO => "EIO".into(),
-        Errno::PERM => "EPERM".into(),
-        Errno::BUSY => "EBUSY".into(),
-        _ => format!("errno {}", e.raw_os_error()),
-    }
 }
 
 /// A mapping of the mount's file `name` with its first byte written.

@@ -8,6 +8,7 @@
 //! Usage: `rh-vmtest [--list] [SUBSTRING...]`. Prints one line per test and a final
 //! `N passed, N failed` line; exits 1 if anything failed.
 
+mod badinput_tests;
 mod diff_tests;
 mod fs_tests;
 mod futex_tests;
@@ -33,6 +34,7 @@ fn main() {
     gup_tests::register(&mut suite);
     futex_tests::register(&mut suite);
     diff_tests::register(&mut suite);
+    badinput_tests::register(&mut suite);
     stress_tests::register(&mut suite);
     pool_tests::register_last(&mut suite);
     if args.iter().any(|a| a == "--list") {

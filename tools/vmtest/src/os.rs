@@ -305,3 +305,47 @@ pub fn madvise_collapse(map: &Map) -> Result<(), Errno> {
     }
     Ok(())
 }
+
+/// "0", or the name of the errno (`errno N` for one without a name here): how the tables
+/// of expected results spell a call's outcome.
+pub fn outcome<T>(r: Result<T, Errno>) -> String {
+    let e = match r {
+        Ok(_) => return "0".into(),
+        Err(e) => e,
+    };
+    let name = match e {
+        Errno::PERM => "EPERM",
+        Errno::NOENT => "ENOENT",
+        Errno::INTR => "EINTR",
+        Errno::IO => "EIO",
+        Errno::NXIO => "ENXIO",
+        Errno::BADF => "EBADF",
+        Errno::AGAIN => "EAGAIN",
+        Errno::NOMEM => "ENOMEM",
+        Errno::ACCESS => "EACCES",
+        Errno::FAULT => "EFAULT",
+        Errno::BUSY => "EBUSY",
+        Errno::EXIST => "EEXIST",
+        Errno::XDEV => "EXDEV",
+        Errno::NODEV => "ENODEV",
+        Errno::NOTDIR => "ENOTDIR",
+        Errno::ISDIR => "EISDIR",
+        Errno::INVAL => "EINVAL",
+        Errno::FBIG => "EFBIG",
+        Errno::NOSPC => "ENOSPC",
+        Errno::SPIPE => "ESPIPE",
+        Errno::ROFS => "EROFS",
+        Errno::MLINK => "EMLINK",
+        Errno::RANGE => "ERANGE",
+        Errno::NAMETOOLONG => "ENAMETOOLONG",
+        Errno::NOSYS => "ENOSYS",
+        Errno::NOTEMPTY => "ENOTEMPTY",
+        Errno::NODATA => "ENODATA",
+        Errno::OVERFLOW => "EOVERFLOW",
+        Errno::OPNOTSUPP => "EOPNOTSUPP",
+        Errno::NOTTY => "ENOTTY",
+        Errno::TXTBSY => "ETXTBSY",
+        _ => return format!("errno {}", e.raw_os_error()),
+    };
+    name.into()
+}
