@@ -37,25 +37,25 @@ pub fn register(s: &mut Suite) {
     s.add("stress_concurrent_use_invariants_2m", stress);
 }
 
-const HS: usize = 2 << 20;
+pub(crate) const HS: usize = 2 << 20;
 /// Files of the main mount, `f0`..`f{NFILES-1}`.
 const NFILES: u64 = 6;
 /// Largest file and mapping, in huge pages.
-const MAXPAGES: u64 = 4;
+pub(crate) const MAXPAGES: u64 = 4;
 /// The pool the run starts with and that the resizer moves around.
 const POOL: u64 = 24;
 /// A process that makes no progress for this long is stuck (a debug guest under TCG
 /// takes well under a second for any one step of the roles below).
 const STALL_SECS: u64 = 45;
-/// Free memory after rmmod may differ from before insmod by this much: slab caches
-/// (inodes, dentries, page tables, KASAN's quarantine on the debug kernel) grow and shrink
-/// with the run and are not the module's.
+/// Free memory (with the slab, `sys::free_or_slab_kb`) after rmmod may differ from before
+/// insmod by this much: page tables and per-CPU lists grow and shrink with the run and are
+/// not the module's (a leak of the module's is whole 2 MiB pages, run after run).
 const MEMFREE_SLACK_KB: u64 = 64 << 10;
 
 /// A role: the loop one process of the run runs until the stop flag is set.
-type Role = fn(&Ctx, &mut Rng);
+pub(crate) type Role = fn(&Ctx, &mut Rng);
 
-const ROLES: [(&str, Role); 9] = [
+pub(crate) const ROLES: [(&str, Role); 9] = [
     ("faulter-shared", faulter_shared),
     ("faulter-private", faulter_private),
     ("faulter-mixed", faulter_mixed),
@@ -67,7 +67,7 @@ const ROLES: [(&str, Role); 9] = [
     ("reader", reader),
 ];
 
-fn env_u64(name: &str) -> Option<u64> {
+pub(crate) fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok()?.parse().ok()
 }
 
@@ -138,7 +138,8 @@ fn stress() -> TestResult {
                 "    run {} of {runs}: {imp:?}, seed {seed}, {secs} s",
                 i + 1
             );
-            one_run(imp, seed, secs, &roles).with_context(|| {
+            let table: Vec<_> = roles.iter().map(|&i| ROLES[i]).collect();
+            one_run(imp, seed, secs, &table).with_context(|| {
                 format!(
                     "{imp:?}, seed {seed} (replay: RH_STRESS_SEED={seed} RH_STRESS_SECS={secs} \
                      rh-vmtest stress_concurrent)"
@@ -150,49 +151,53 @@ fn stress() -> TestResult {
 }
 
 /// What every process of a run shares: the stop flag and one progress counter per role,
-/// in a shared anonymous mapping made before the fork.
-struct Ctx {
-    imp: Fs,
+/// in a shared anonymous mapping made before the fork; and which role this process is.
+#[derive(Clone, Copy)]
+pub(crate) struct Ctx {
+    pub(crate) imp: Fs,
     shared: &'static [AtomicU64],
+    /// This process's slot among the run's roles.
+    me: usize,
 }
 
-const MAIN_DIR: &str = "/tmp/stress-main";
+pub(crate) const MAIN_DIR: &str = "/tmp/stress-main";
 const CYCLE_DIR: &str = "/tmp/stress-cycle";
 
 impl Ctx {
-    fn stopped(&self) -> bool {
+    pub(crate) fn stopped(&self) -> bool {
         self.shared[0].load(Ordering::Relaxed) != 0
     }
 
-    fn progress(&self, role: usize) {
-        self.shared[1 + role].fetch_add(1, Ordering::Relaxed);
+    /// One more step of this process's role (the watchdog's sign of life).
+    pub(crate) fn progress(&self) {
+        self.shared[1 + self.me].fetch_add(1, Ordering::Relaxed);
     }
 
-    fn file(&self, rng: &mut Rng) -> String {
+    pub(crate) fn file(&self, rng: &mut Rng) -> String {
         format!("{MAIN_DIR}/f{}", rng.below(NFILES))
     }
 }
 
 /// xorshift64*: a small, seedable generator, enough to replay a role's choices.
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
     }
 
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 
-    fn chance(&mut self, percent: u64) -> bool {
+    pub(crate) fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
 }
@@ -207,12 +212,14 @@ fn set_pool(imp: Fs, nr: u64, overcommit: u64) -> TestResult {
     sys::write_ok(&format!("{d}/nr_hugepages"), &format!("{nr}\n"))
 }
 
-fn one_run(imp: Fs, seed: u64, secs: u64, roles: &[usize]) -> TestResult {
+/// One run of `roles` (a role table's entries) for `secs` over a fresh mount and pool,
+/// then the end invariants and, on rhugetlbfs, the free memory after rmmod.
+pub(crate) fn one_run(imp: Fs, seed: u64, secs: u64, roles: &[(&'static str, Role)]) -> TestResult {
     let _ = umount(MAIN_DIR);
     let _ = umount(CYCLE_DIR);
     let free0 = if imp == Fs::Rh {
         sys::ensure_unloaded()?;
-        let f = sys::free_kb()?;
+        let f = sys::free_or_slab_kb()?;
         sys::insmod(&[])?;
         Some(f)
     } else {
@@ -239,7 +246,7 @@ fn one_run(imp: Fs, seed: u64, secs: u64, roles: &[usize]) -> TestResult {
     end?;
     if let Some(free0) = free0 {
         sys::rmmod()?;
-        let free1 = sys::free_kb()?;
+        let free1 = sys::free_or_slab_kb()?;
         eprintln!(
             "    free memory after rmmod - before insmod: {} kB",
             free1 as i64 - free0 as i64
@@ -310,8 +317,13 @@ struct Kid {
 }
 
 /// One process per role of `roles`, the watchdog, and the stop.
-fn run_roles(imp: Fs, seed: u64, secs: u64, roles: &[usize]) -> TestResult {
-    let words = 1 + ROLES.len();
+fn run_roles(imp: Fs, seed: u64, secs: u64, roles: &[(&'static str, Role)]) -> TestResult {
+    let words = 1 + roles.len();
+    ensure!(
+        words * 8 <= 4096,
+        "{} roles: more than the counter page holds",
+        roles.len()
+    );
     // SAFETY: A fresh shared anonymous mapping at an address the kernel picks, never
     // unmapped while the run's processes live (it is leaked: a few bytes per run).
     let p = unsafe { rustix::mm::mmap_anonymous(std::ptr::null_mut(), 4096, RW, MapFlags::SHARED) }
@@ -320,11 +332,11 @@ fn run_roles(imp: Fs, seed: u64, secs: u64, roles: &[usize]) -> TestResult {
     // for the rest of the process (never unmapped).
     let shared: &'static [AtomicU64] =
         unsafe { std::slice::from_raw_parts(p.cast::<AtomicU64>(), words) };
-    let ctx = Ctx { imp, shared };
+    let ctx = Ctx { imp, shared, me: 0 };
     let mut kids = Vec::new();
-    for &i in roles {
-        let (name, f) = ROLES[i];
+    for (i, &(name, f)) in roles.iter().enumerate() {
         let (pid, out) = os::fork_with_pipe(|_w| {
+            let ctx = Ctx { me: i, ..ctx };
             let mut rng = Rng::new(seed ^ (i as u64 + 1).wrapping_mul(0x1000_0001));
             // A new process group per role, so that a role's own children can be listed
             // and killed together.
@@ -468,7 +480,7 @@ fn stacks(pgids: &[Pid]) -> String {
 /// Runs `f` in a child of the role and waits for it. A child that a signal ended is
 /// normal here (SIGBUS when the pool runs dry under MAP_NORESERVE or a COW, SIGSEGV when
 /// the second thread unmapped under the first, SIGKILL from the killer).
-fn in_episode_child(f: impl FnOnce()) {
+pub(crate) fn in_episode_child(f: impl FnOnce()) {
     let child = os::fork(|| {
         // A fault on a piece the second thread unmapped ends the child at once: Rust's
         // stack-overflow handler would spin on its thread-info lock first, seconds
@@ -484,7 +496,7 @@ fn in_episode_child(f: impl FnOnce()) {
 }
 
 /// `path` opened read-write (created if `create`).
-fn open_rw(path: &str, create: bool) -> Result<OwnedFd, Errno> {
+pub(crate) fn open_rw(path: &str, create: bool) -> Result<OwnedFd, Errno> {
     let flags = OFlags::RDWR
         | if create {
             OFlags::CREATE
@@ -638,14 +650,14 @@ fn fault_episode(ctx: &Ctx, rng: &mut Rng, shared: bool) {
 fn faulter_shared(ctx: &Ctx, rng: &mut Rng) {
     while !ctx.stopped() {
         fault_episode(ctx, rng, true);
-        ctx.progress(0);
+        ctx.progress();
     }
 }
 
 fn faulter_private(ctx: &Ctx, rng: &mut Rng) {
     while !ctx.stopped() {
         fault_episode(ctx, rng, false);
-        ctx.progress(1);
+        ctx.progress();
     }
 }
 
@@ -653,7 +665,7 @@ fn faulter_mixed(ctx: &Ctx, rng: &mut Rng) {
     while !ctx.stopped() {
         let shared = rng.chance(50);
         fault_episode(ctx, rng, shared);
-        ctx.progress(2);
+        ctx.progress();
     }
 }
 
@@ -677,13 +689,13 @@ fn truncator(ctx: &Ctx, rng: &mut Rng) {
                 ),
             };
         }
-        ctx.progress(3);
+        ctx.progress();
         std::thread::sleep(Duration::from_millis(rng.below(5)));
     }
 }
 
 /// The pool moved around: global size, one node's size, overcommit.
-fn resizer(ctx: &Ctx, rng: &mut Rng) {
+pub(crate) fn resizer(ctx: &Ctx, rng: &mut Rng) {
     let nodes = sys::memory_nodes().unwrap_or_else(|_| vec![0]);
     while !ctx.stopped() {
         let d = ctx.imp.hdir(2048);
@@ -709,13 +721,13 @@ fn resizer(ctx: &Ctx, rng: &mut Rng) {
                 );
             }
         }
-        ctx.progress(4);
+        ctx.progress();
         std::thread::sleep(Duration::from_millis(20 + rng.below(80)));
     }
 }
 
 /// A second mount with size, min_size and nr_inodes, used and unmounted over and over.
-fn mount_cycler(ctx: &Ctx, rng: &mut Rng) {
+pub(crate) fn mount_cycler(ctx: &Ctx, rng: &mut Rng) {
     while !ctx.stopped() {
         let mut opts = String::from("pagesize=2M");
         if rng.chance(50) {
@@ -770,7 +782,7 @@ fn mount_cycler(ctx: &Ctx, rng: &mut Rng) {
             }
             let _ = umount(CYCLE_DIR);
         }
-        ctx.progress(5);
+        ctx.progress();
     }
 }
 
@@ -792,13 +804,13 @@ fn namespace(ctx: &Ctx, rng: &mut Rng) {
                 let _ = std::fs::hard_link(&a, &b);
             }
         }
-        ctx.progress(6);
+        ctx.progress();
         std::thread::sleep(Duration::from_millis(rng.below(10)));
     }
 }
 
 /// Children that fault or fallocate, SIGKILLed at a random moment.
-fn killer(ctx: &Ctx, rng: &mut Rng) {
+pub(crate) fn killer(ctx: &Ctx, rng: &mut Rng) {
     while !ctx.stopped() {
         let path = ctx.file(rng);
         let pages = 1 + rng.below(MAXPAGES) as usize;
@@ -837,7 +849,7 @@ fn killer(ctx: &Ctx, rng: &mut Rng) {
             let _ = rustix::process::kill_process(pid, Signal::KILL);
             let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
         }
-        ctx.progress(7);
+        ctx.progress();
     }
 }
 
@@ -849,6 +861,6 @@ fn reader(ctx: &Ctx, rng: &mut Rng) {
             let off = rng.below(MAXPAGES * HS as u64 + HS as u64);
             let _ = rustix::io::pread(&fd, &mut buf, off);
         }
-        ctx.progress(8);
+        ctx.progress();
     }
 }
