@@ -100,7 +100,7 @@ vm_timeout=3600
 # (0: rhugetlbfs only; 1: the kernel's hugetlbfs too, the default but on debug) reach the guest.
 # Values are words, or (_ROLES) role names like faulter-shared,truncator: nothing the shell
 # would expand in the guest's command line.
-vm_env=$(env | grep -E '^RH_(STRESS_[A-Z]+|REFERENCE)=[A-Za-z0-9,-]+$' | tr '\n' ' ' || true)
+vm_env=$(env | grep -E '^RH_(STRESS_[A-Z]+|FUZZ_[A-Z]+|REFERENCE)=[A-Za-z0-9,-]+$' | tr '\n' ' ' || true)
 
 # vm_suite FLAVOUR: the in-VM suite on one kernel flavour, `repeat` times, each in a fresh
 # guest; output of run R in $tmp/vm-FLAVOUR-R.out.
@@ -110,6 +110,8 @@ vm_suite() {
 	# runs of the kernel's hugetlbfs (whose behaviour the debug options do not change) are
 	# the release suite's, which halves the debug suite's time.
 	[ "$1" != debug ] || [[ "$env" == *RH_REFERENCE=* ]] || env+="RH_REFERENCE=0 "
+	# The fault-injection tests need the debug kernel's FAULT_INJECTION (and fail without it).
+	[ "$1" != debug ] || env+="RH_FAULT_INJECTION=1 "
 	for ((r = 1; r <= repeat; r++)); do
 		[ "$repeat" = 1 ] || rh_log "vm[$1]: run $r of $repeat"
 		"$RH_ROOT/tools/vm.sh" --flavour "$1" --memory 8G --cpus 2 --numa 2 -q --append "$vm_append" --timeout "$vm_timeout" \

@@ -39,6 +39,7 @@ impl Suite {
     pub fn run(&self, filters: &[&str]) -> bool {
         let patterns = splat_patterns();
         let mut kmsg = KmsgTail::open();
+        let mut injecting = false;
         let (mut passed, mut failed) = (0, 0);
         for t in &self.tests {
             if !filters.is_empty() && !filters.iter().any(|f| t.name.contains(f)) {
@@ -47,10 +48,7 @@ impl Suite {
             let start = Instant::now();
             let mut result = (t.f)();
             let new_log = kmsg.as_mut().map(KmsgTail::read_new).unwrap_or_default();
-            if let Some(line) = new_log
-                .lines()
-                .find(|l| patterns.iter().any(|p| l.contains(p.as_str())))
-            {
+            if let Some(line) = splat_line(&new_log, &patterns, &mut injecting) {
                 let msg = format!("kernel log splat: {line}");
                 result = Err(match result {
                     Ok(()) => anyhow::anyhow!(msg),
@@ -79,6 +77,31 @@ impl Suite {
         failed == 0
     }
 }
+
+/// The first line of `log` that matches a splat pattern. Between the fault-injection
+/// markers (`FAULT_INJECTION_ON`/`_OFF`, state in `injecting` across calls), an injected
+/// allocation failure's stack dump ("Call Trace:" of warn_alloc) does not count: every other
+/// report has a header of its own among the patterns. As tools/vm.sh's scan of the whole log.
+fn splat_line<'a>(log: &'a str, patterns: &[String], injecting: &mut bool) -> Option<&'a str> {
+    for l in log.lines() {
+        if l.contains(FAULT_INJECTION_ON) {
+            *injecting = true;
+        } else if l.contains(FAULT_INJECTION_OFF) {
+            *injecting = false;
+        }
+        let hit = patterns
+            .iter()
+            .any(|p| l.contains(p.as_str()) && !(*injecting && p == "Call Trace:"));
+        if hit {
+            return Some(l);
+        }
+    }
+    None
+}
+
+/// The kernel-log markers around fault injection (written by `fault_tests`).
+pub const FAULT_INJECTION_ON: &str = "rh-vmtest: fault injection on";
+pub const FAULT_INJECTION_OFF: &str = "rh-vmtest: fault injection off";
 
 /// The splat patterns shared with `tools/vm.sh`.
 fn splat_patterns() -> Vec<String> {

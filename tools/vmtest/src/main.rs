@@ -10,8 +10,10 @@
 
 mod badinput_tests;
 mod diff_tests;
+mod fault_tests;
 mod fs_tests;
 mod futex_tests;
+mod fuzz_tests;
 mod gup_tests;
 mod harness;
 mod map;
@@ -35,7 +37,9 @@ fn main() {
     futex_tests::register(&mut suite);
     diff_tests::register(&mut suite);
     badinput_tests::register(&mut suite);
+    fault_tests::register(&mut suite);
     stress_tests::register(&mut suite);
+    fuzz_tests::register(&mut suite);
     pool_tests::register_last(&mut suite);
     if args.iter().any(|a| a == "--list") {
         suite.list();
