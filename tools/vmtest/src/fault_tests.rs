@@ -621,14 +621,19 @@ fn random_mixed() -> TestResult {
             if mount_fs("rhugetlbfs", DIR, "pagesize=2M,size=8M,min_size=2M").is_ok() {
                 let _ = fail.write_at(b"1", 0);
                 let path = format!("{DIR}/f{round}");
+                // Mappings are unmapped with the failures off (munmap itself may fail with
+                // ENOMEM under them, and a mapping left would keep the mount busy).
+                let mut maps = Vec::new();
                 if let Ok(f) = crate::map::open_rw_create(&path) {
                     if f.set_len(4 << 20).is_ok() {
                         if let Ok(p) = Map::new(&f, 4 << 20, RW, SHARED, 0) {
                             p.set(0, 1);
                             p.set(2 << 20, 2);
+                            maps.push(p);
                         }
                         if let Ok(p) = Map::new(&f, 2 << 20, RW, PRIVATE, 0) {
                             p.set(5, 3);
+                            maps.push(p);
                         }
                         let fd = f.as_raw_fd();
                         let _ = fallocate(fd, 0, 0, 6 << 20);
@@ -650,6 +655,7 @@ fn random_mixed() -> TestResult {
                 if fail.write_at(b"0", 0).is_err() {
                     crate::os::exit_now(7);
                 }
+                drop(maps);
                 if umount(DIR).is_err() {
                     code = 9;
                 }

@@ -176,11 +176,17 @@ fn bad_input_changes_nothing() -> TestResult {
             "18446744073709551616",
             "99999999999999999999999",
         ] {
+            // Past 64 bits is ERANGE, as the kernel's kstrtoul gives hugetlb's files.
+            let want = if bad.len() >= 20 && bad.bytes().all(|b| b.is_ascii_digit()) {
+                Errno::RANGE
+            } else {
+                Errno::INVAL
+            };
             match sys::write(path, bad) {
-                Err(Errno::INVAL) => {}
+                Err(e) if e == want => {}
                 // An empty write never reaches the store callback.
                 Ok(()) if bad.is_empty() => {}
-                other => bail!("write {bad:?} to {path}: {other:?}, expected EINVAL"),
+                other => bail!("write {bad:?} to {path}: {other:?}, expected {want:?}"),
             }
         }
     }
