@@ -23,3 +23,5 @@ pub(crate) mod region;
 pub(crate) mod stats;
 #[path = "acct/src/subpool.rs"]
 pub(crate) mod subpool;
+#[path = "acct/src/zero.rs"]
+pub(crate) mod zero;

@@ -11,7 +11,10 @@
 //! - `resize` (upstream `h->resize_lock`) serialises pool resizes and owns the 1 GiB
 //!   search state. Held across page allocation, which sleeps.
 //! - `inner` (upstream `hugetlb_lock`, but per size) protects the counters and free lists.
-//!   Never held while allocating a page. Taken inside `resize`.
+//!   Never held while allocating or clearing a page. Taken inside `resize`.
+//! - `cleared` is signalled (with `inner`) each time a worker puts back a page it took off a
+//!   free list to clear: a caller counted out of a node's free pages whose lists are empty
+//!   waits on it for that page ([`Pick::Wait`]).
 //!
 //! Both are mutexes: every path that frees a huge page here runs in process context (the
 //! pages are never freed from `put_page`), so there is no need for a spinlock.
@@ -27,22 +30,46 @@
 //! delayed work (`kern::work`), before every allocation and resize, and when the counters
 //! are read. A page with a hardware-poisoned base page never leaves the list. At unload the
 //! pool drops its references and the last holder frees each page to the buddy allocator.
+//!
+//! # Pre-zeroed pages
+//!
+//! Each node has two free lists, *dirty* and *zeroed* (see [`crate::acct::zero`]). Every page
+//! that becomes free (allocated, given back, drained) enters the dirty list; with the
+//! `background` policy the node's worker ([`crate::kern::work::ZeroWorkers`]) takes it off,
+//! clears it with no lock held, and puts it on the zeroed list. A fault takes a zeroed page
+//! first ([`FreshPage::zeroed`] clears inline otherwise); a copy-on-write, a shrink and the
+//! return of surplus pages take dirty pages first. A page a worker is clearing is on no list
+//! and cannot be reached by anyone but the worker; pages referenced outside the pool
+//! (draining) are on no free list either, so a worker never writes to memory someone else
+//! can see.
+//!
+//! # Parallel growth
+//!
+//! A resize that adds pages first runs allocation jobs in parallel ([`kern::work::run_jobs`]):
+//! per node, one job per CPU of the node for 2 MiB pages, and one range search per node for
+//! 1 GiB pages; they stop at their share, at a failure, or at a signal to the writer. The
+//! core then drives the resize as before, one page at a time, taking each page it asks for
+//! on a node from what the jobs got there before allocating one itself. The counters change
+//! only in that sequential loop, so they stay exact; pages the jobs got that the loop did not
+//! take (a signal, an earlier stop) go back to the allocator.
 
 use crate::acct::gigantic::{ContigOutcome, GiganticScan, RecentFailures, ScanStep};
 use crate::acct::hstate::{
     FreeAction, Gather, GatherStep, Hstate, HstateCounters, NodeCounters, NodeMask, ResizeStep,
-    ResizeTarget, MAX_NUMNODES,
+    ResizeTarget,
 };
 use crate::acct::stats::HugePageStats;
+use crate::acct::zero::{ClearCase, ClearMethod, ClearSpeeds, FreeSplit, Pick, Want, ZeroPolicy};
 use crate::kern::numa::{self, ZoneOracle};
 use crate::kern::page::{self, HugePage};
 use crate::kern::vec;
-use crate::kern::work::{self, Drain};
+use crate::kern::work::{self, Drain, JobCtx, WorkerCtx, ZeroWork};
 use kernel::bindings;
-use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::sync::{Arc, Mutex};
+use kernel::sync::lock::{mutex::MutexBackend, Guard};
+use kernel::sync::{Arc, CondVar, Mutex};
 use kernel::time::Ktime;
+use kernel::{new_condvar, new_mutex};
 
 /// The page orders rhugetlbfs supports: 2 MiB (PMD) and 1 GiB (PUD) on x86_64.
 pub(crate) const ORDERS: [u32; 2] = [bindings::HPAGE_PMD_ORDER, bindings::HPAGE_PUD_ORDER];
@@ -56,15 +83,36 @@ const RECENT_FAILURE_COOLDOWN_MS: u64 = 10_000;
 /// Extra `alloc_contig_range` tries of a candidate range after a migration failure.
 const CONTIG_RETRIES: usize = 2;
 
+/// One node's 1 GiB search state, kept between allocations.
+struct NodeSearch {
+    /// Ranges of the node whose `alloc_contig_range` failed recently.
+    recent: RecentFailures,
+    /// Per zone: where the next search resumes (after the last success).
+    resume_pfn: [u64; bindings::MAX_NR_ZONES as usize],
+}
+
 /// What the `resize` lock protects: the 1 GiB search state kept between allocations.
 struct ResizeState {
     /// Whether new 1 GiB pages are made of 512 2 MiB folios (`pmd_mappable`), so that the page
     /// cache can hold them (`map=pmd` mounts). Changed only while the pool has no page.
     pmd_mappable: bool,
-    /// Ranges whose `alloc_contig_range` failed recently.
-    recent: RecentFailures,
-    /// Per node and zone: where the next search resumes (after the last success).
-    resume_pfn: [[u64; bindings::MAX_NR_ZONES as usize]; MAX_NUMNODES],
+    /// Per node id (the length of the free lists): the search state, one per node so that
+    /// the nodes are searched in parallel.
+    search: KVec<NodeSearch>,
+}
+
+/// How the pool clears pages (the `clear_method` file and what was measured).
+struct ClearConfig {
+    method: ClearMethod,
+    speeds: ClearSpeeds,
+    /// What `Auto` uses on the fault path before anything is measured.
+    fallback: ClearMethod,
+}
+
+impl ClearConfig {
+    fn method(&self, case: ClearCase) -> ClearMethod {
+        self.speeds.choose(self.method, case, self.fallback)
+    }
 }
 
 /// A page given back while something outside the pool still held a reference to it.
@@ -74,11 +122,27 @@ struct DrainingPage {
     restore_reserve: bool,
 }
 
+/// One parallel allocation job of a resize ([`HugePool::grow_in_parallel`]).
+struct GrowJob<'a> {
+    nid: usize,
+    /// Pages to allocate at most.
+    quota: u64,
+    got: KVec<HugePage>,
+    /// The node's 1 GiB search state (1 GiB pools; one job per node has it).
+    search: Option<&'a mut NodeSearch>,
+}
+
 /// What the `inner` lock protects.
 struct PoolInner {
     hstate: Hstate,
-    /// Free pages per node id. Its length is the highest memory node id + 1.
-    free: KVec<KVec<HugePage>>,
+    /// Free pages per node id whose contents are unknown. Its length is the highest memory
+    /// node id + 1.
+    dirty: KVec<KVec<HugePage>>,
+    /// Free pages per node id known to be zero (cleared since their last user let go).
+    zeroed: KVec<KVec<HugePage>>,
+    /// The counts of `dirty`, `zeroed` and the pages workers are clearing.
+    split: FreeSplit,
+    clear: ClearConfig,
     /// Pages given back but still referenced elsewhere; counted as in use. Its capacity is
     /// at least `nr_huge_pages` (see [`HugePool::reserve_slot`]), so pushing never allocates.
     draining: KVec<DrainingPage>,
@@ -94,6 +158,9 @@ pub(crate) struct HugePool {
     resize: Mutex<ResizeState>,
     #[pin]
     inner: Mutex<PoolInner>,
+    /// Signalled when a page being cleared is back on a list (see the locking notes).
+    #[pin]
+    cleared: CondVar,
     /// Statistics the kernel does not keep (lock-free counters).
     pub(crate) stats: HugePageStats,
 }
@@ -104,11 +171,26 @@ impl HugePool {
         let nodes = NodeMask::from_bits(numa::memory_nodes());
         let first = nodes.first().ok_or(ENODEV)?;
         let hstate = Hstate::new(order, bindings::MAX_PAGE_ORDER, first).map_err(|_| EINVAL)?;
-        let mut free = KVec::new();
+        let mut dirty = KVec::new();
+        let mut zeroed = KVec::new();
+        let mut search = KVec::new();
         let last = nodes.iter().last().unwrap_or(first);
         for _ in 0..=last {
-            free.push(KVec::new(), GFP_KERNEL)?;
+            dirty.push(KVec::new(), GFP_KERNEL)?;
+            zeroed.push(KVec::new(), GFP_KERNEL)?;
+            search.push(
+                NodeSearch {
+                    recent: RecentFailures::new(RECENT_FAILURE_COOLDOWN_MS),
+                    resume_pfn: [0; bindings::MAX_NR_ZONES as usize],
+                },
+                GFP_KERNEL,
+            )?;
         }
+        let fallback = if page::cpu_has_erms() {
+            ClearMethod::Erms
+        } else {
+            ClearMethod::Page
+        };
         // 2 MiB pages are 2 MiB folios; 1 GiB pages one folio until set otherwise.
         let pmd_folios = order <= bindings::HPAGE_PMD_ORDER;
         Arc::pin_init(
@@ -117,14 +199,21 @@ impl HugePool {
                 nodes,
                 resize <- new_mutex!(ResizeState {
                     pmd_mappable: pmd_folios,
-                    recent: RecentFailures::new(RECENT_FAILURE_COOLDOWN_MS),
-                    resume_pfn: [[0; bindings::MAX_NR_ZONES as usize]; MAX_NUMNODES],
+                    search,
                 }),
                 inner <- new_mutex!(PoolInner {
                     hstate,
-                    free,
+                    dirty,
+                    zeroed,
+                    split: FreeSplit::new(ZeroPolicy::Background),
+                    clear: ClearConfig {
+                        method: ClearMethod::Auto,
+                        speeds: ClearSpeeds::default(),
+                        fallback,
+                    },
                     draining: KVec::new(),
                 }),
+                cleared <- new_condvar!(),
                 stats: HugePageStats::new(),
             }),
             GFP_KERNEL,
@@ -188,11 +277,24 @@ impl HugePool {
             .hstate
             .set_max_huge_pages(count, target)
             .map_err(|_| EINVAL)?;
+        // What the parallel jobs got, per node id; the loop below takes from it first.
+        let mut stock = match plan.pages_to_grow(&inner.hstate) {
+            0 | 1 => KVec::new(),
+            n => {
+                drop(inner);
+                let stock = self.grow_in_parallel(&mut resize, plan.nodes(), n);
+                inner = self.inner.lock();
+                stock
+            }
+        };
         loop {
             match inner.hstate.resize_step(&mut plan).map_err(|_| EINVAL)? {
                 ResizeStep::AllocFresh { nid, try_hard } => {
                     drop(inner);
-                    let page = self.alloc_fresh(&mut resize, nid, try_hard);
+                    let page = match stock.get_mut(nid).and_then(vec::pop) {
+                        Some(page) => Some(page),
+                        None => self.alloc_fresh(&mut resize, nid, try_hard),
+                    };
                     inner = self.inner.lock();
                     // A page we cannot make room for on the free list counts as a failure.
                     let page = page.filter(|p| Self::reserve_slot(&mut inner, p).is_ok());
@@ -213,16 +315,118 @@ impl HugePool {
                 }
                 ResizeStep::FreePage { nid } => {
                     // Dropping the page returns it to the buddy allocator.
-                    let page = inner.free.get_mut(nid).and_then(vec::pop);
-                    if page.is_none() {
-                        pr_err!("free list of node {} out of sync with its counters\n", nid);
+                    if self.take_free(&mut inner, nid, Want::Any).is_none() {
                         return Err(EINVAL);
                     }
                 }
                 ResizeStep::Done { .. } => break,
             }
         }
+        // Pages the jobs got beyond what the loop took go back (lock dropped).
+        drop(inner);
+        drop(stock);
         Ok(())
+    }
+
+    /// Allocates up to `nr` fresh pages on the nodes of `nodes` in parallel, for a resize to
+    /// take (see "Parallel growth"): the pages per node id. Empty if the jobs could not be
+    /// set up; the resize then allocates every page itself.
+    fn grow_in_parallel(
+        &self,
+        resize: &mut ResizeState,
+        nodes: NodeMask,
+        nr: u64,
+    ) -> KVec<KVec<HugePage>> {
+        let nr_nodes = u64::from(nodes.weight().max(1));
+        let share = nr.div_ceil(nr_nodes);
+        let pmd_mappable = resize.pmd_mappable;
+        let mut jobs: KVec<GrowJob<'_>> = KVec::new();
+        let mut nids: KVec<i32> = KVec::new();
+        let cpus = work::nr_online_cpus().max(1);
+        for (nid, search) in resize.search.iter_mut().enumerate() {
+            if !nodes.contains(nid) {
+                continue;
+            }
+            // 2 MiB: one job per CPU of the node (all on one node's zone lock, but most of an
+            // allocation is outside it); 1 GiB: one range search per node.
+            let per_node = if self.is_gigantic() {
+                1
+            } else {
+                work::node_nr_cpus(nid).clamp(1, cpus)
+            };
+            let each = share.div_ceil(per_node as u64);
+            let mut search = Some(search);
+            for j in 0..per_node as u64 {
+                let quota = each.min(share.saturating_sub(j * each));
+                if quota == 0 {
+                    break;
+                }
+                let job = GrowJob {
+                    nid,
+                    quota,
+                    got: KVec::new(),
+                    search: search.take(),
+                };
+                if jobs.push(job, GFP_KERNEL).is_err() || nids.push(nid as i32, GFP_KERNEL).is_err()
+                {
+                    return KVec::new();
+                }
+            }
+        }
+        let run = |job: &mut GrowJob<'_>, ctx: &JobCtx| self.grow_job(job, pmd_mappable, ctx);
+        if work::run_jobs(&mut jobs, &nids, &run).is_err() {
+            return KVec::new();
+        }
+        let mut stock: KVec<KVec<HugePage>> = KVec::new();
+        for job in jobs.iter_mut() {
+            while stock.len() <= job.nid {
+                if stock.push(KVec::new(), GFP_KERNEL).is_err() {
+                    // Whatever cannot be handed over goes back with `jobs`.
+                    return stock;
+                }
+            }
+            let Some(list) = stock.get_mut(job.nid) else {
+                continue;
+            };
+            if list.reserve(job.got.len(), GFP_KERNEL).is_err() {
+                continue;
+            }
+            while let Some(page) = vec::pop(&mut job.got) {
+                let _ = list.push(page, GFP_NOWAIT);
+            }
+        }
+        stock
+    }
+
+    /// One job of [`Self::grow_in_parallel`]: allocates its quota on its node, stopping at
+    /// the first failure or a signal to the writer.
+    fn grow_job(&self, job: &mut GrowJob<'_>, pmd_mappable: bool, ctx: &JobCtx) {
+        if job
+            .got
+            .reserve(job.quota.min(1 << 16) as usize, GFP_KERNEL)
+            .is_err()
+        {
+            return;
+        }
+        while (job.got.len() as u64) < job.quota && !ctx.interrupted() {
+            let start = Ktime::ktime_get();
+            let page = match job.search.as_deref_mut() {
+                Some(search) if self.is_gigantic() => {
+                    self.alloc_gigantic(search, pmd_mappable, job.nid as u32, &|| ctx.interrupted())
+                }
+                _ if self.is_gigantic() => None,
+                _ => HugePage::alloc_buddy(job.nid as u32, self.order, false).ok(),
+            };
+            let ns = (Ktime::ktime_get() - start).to_ns();
+            self.stats
+                .record_alloc(page.is_some(), u64::try_from(ns).unwrap_or(0));
+            let Some(page) = page else {
+                return;
+            };
+            if job.got.push(page, GFP_KERNEL).is_err() {
+                return;
+            }
+        }
     }
 
     /// Whether the pool's pages are made of 2 MiB folios the page cache can hold: always for
@@ -334,7 +538,10 @@ impl HugePool {
     /// (`dequeue_hugetlb_folio_vma`); without a reservation and without a free page, a new
     /// surplus page within `nr_overcommit_hugepages` (`alloc_buddy_hugetlb_folio_with_mpol`;
     /// 2 MiB only, as upstream). `ENOMEM` when no page may be had.
-    pub(crate) fn alloc_for_fault(&self, use_reserve: bool) -> Result<HugePage> {
+    ///
+    /// `want` says what the page is for: a page user space sees as it is comes from the
+    /// zeroed list first; one the caller overwrites from the dirty list first.
+    pub(crate) fn alloc_for_fault(&self, use_reserve: bool, want: Want) -> Result<FreshPage> {
         let local = numa::local_node();
         let local = if self.nodes.contains(local) {
             local
@@ -349,13 +556,15 @@ impl HugePool {
                 .dequeue_huge_page_nodemask(local, self.nodes, use_reserve)
             {
                 Ok(nid) => {
-                    return match inner.free.get_mut(nid).and_then(vec::pop) {
-                        Some(page) => Ok(page),
-                        None => {
-                            pr_err!("free list of node {} out of sync with its counters\n", nid);
-                            Err(EINVAL)
-                        }
-                    }
+                    let method = inner.clear.method(self.fault_case());
+                    return match self.take_free(&mut inner, nid, want) {
+                        Some((page, zeroed)) => Ok(FreshPage {
+                            page,
+                            zeroed,
+                            method,
+                        }),
+                        None => Err(EINVAL),
+                    };
                 }
                 Err(_) if use_reserve => return Err(ENOMEM),
                 Err(_) => inner
@@ -366,6 +575,7 @@ impl HugePool {
         }
         let page = HugePage::alloc_buddy(local as u32, self.order, false)?;
         let mut inner = self.inner.lock();
+        let method = inner.clear.method(self.fault_case());
         let counted = Self::reserve_slot(&mut inner, &page).is_ok()
             && inner
                 .hstate
@@ -377,7 +587,41 @@ impl HugePool {
             drop(page);
             return Err(ENOMEM);
         }
-        Ok(page)
+        Ok(FreshPage {
+            page,
+            zeroed: false,
+            method,
+        })
+    }
+
+    /// Takes a free page off node `nid`'s lists for a caller the counters already counted
+    /// out of the node's free pages: the list `want` prefers, waiting for a worker if the
+    /// node's only free pages are being cleared. The page and whether it is known zero;
+    /// `None` (logged) if the lists and the counters disagree.
+    fn take_free(
+        &self,
+        inner: &mut Guard<'_, PoolInner, MutexBackend>,
+        nid: usize,
+        want: Want,
+    ) -> Option<(HugePage, bool)> {
+        loop {
+            let (list, zeroed) = match inner.split.pick(nid, want) {
+                Ok(Pick::Zeroed) => (inner.zeroed.get_mut(nid), true),
+                Ok(Pick::Dirty) => (inner.dirty.get_mut(nid), false),
+                Ok(Pick::Wait) => {
+                    self.cleared.wait(inner);
+                    continue;
+                }
+                Err(_) => (None, false),
+            };
+            return match list.and_then(vec::pop) {
+                Some(page) => Some((page, zeroed)),
+                None => {
+                    pr_err!("free list of node {} out of sync with its counters\n", nid);
+                    None
+                }
+            };
+        }
     }
 
     /// Gives back a page taken by [`Self::alloc_for_fault`] (upstream `free_huge_folio`);
@@ -503,16 +747,13 @@ impl HugePool {
                 .hstate
                 .return_unused_surplus_next(&mut ret, self.nodes)
             {
-                match inner.free.get_mut(nid).and_then(vec::pop) {
-                    Some(page) => {
+                match self.take_free(&mut inner, nid, Want::Any) {
+                    Some((page, _)) => {
                         if freed.push(page, GFP_NOWAIT).is_err() {
                             break;
                         }
                     }
-                    None => {
-                        pr_err!("free list of node {} out of sync with its counters\n", nid);
-                        break;
-                    }
+                    None => break,
                 }
             }
         }
@@ -554,11 +795,13 @@ impl HugePool {
     fn reserve_slot(inner: &mut PoolInner, page: &HugePage) -> Result {
         let nid = page.nid() as usize;
         let nr = inner.hstate.node_counters(nid).nr_huge_pages;
-        let list = inner.free.get_mut(nid).ok_or(EINVAL)?;
-        let needed = usize::try_from(nr.saturating_add(1))
-            .map_err(|_| EINVAL)?
-            .saturating_sub(list.len());
-        list.reserve(needed, GFP_KERNEL).map_err(|_| ENOMEM)?;
+        let nr = usize::try_from(nr.saturating_add(1)).map_err(|_| EINVAL)?;
+        // Both lists: a node's pages may all be dirty, or all zeroed.
+        for list in [inner.dirty.get_mut(nid), inner.zeroed.get_mut(nid)] {
+            let list = list.ok_or(EINVAL)?;
+            let needed = nr.saturating_sub(list.len());
+            list.reserve(needed, GFP_KERNEL).map_err(|_| ENOMEM)?;
+        }
         // And the draining list room for every page of the pool.
         let total = inner.hstate.counters().nr_huge_pages.saturating_add(1);
         let needed = usize::try_from(total)
@@ -570,12 +813,22 @@ impl HugePool {
             .map_err(|_| ENOMEM)
     }
 
-    /// Puts a page on its node's free list. The counters already include it.
+    /// Puts a page on its node's dirty free list and wakes the node's zeroing worker. The
+    /// counters already include it.
     fn enqueue(inner: &mut PoolInner, page: HugePage) -> Result {
         let nid = page.nid() as usize;
-        let list = inner.free.get_mut(nid).ok_or(EINVAL)?;
-        // Room was reserved when the page entered the pool (`reserve_slot`), so this does not
-        // allocate.
+        Self::push_list(&mut inner.dirty, page)?;
+        if inner.split.added_dirty(nid).map_err(|_| EINVAL)? {
+            work::kick_zero(nid);
+        }
+        Ok(())
+    }
+
+    /// Pushes `page` on its node's list of `lists`. Room was reserved when the page entered
+    /// the pool (`reserve_slot`), so this does not allocate.
+    fn push_list(lists: &mut KVec<KVec<HugePage>>, page: HugePage) -> Result {
+        let nid = page.nid() as usize;
+        let list = lists.get_mut(nid).ok_or(EINVAL)?;
         list.push(page, GFP_NOWAIT).map_err(|_| {
             pr_err!("free list of node {} had no room reserved\n", nid);
             ENOMEM
@@ -591,7 +844,12 @@ impl HugePool {
     ) -> Option<HugePage> {
         let start = Ktime::ktime_get();
         let page = if self.is_gigantic() {
-            self.alloc_gigantic(resize, nid as u32)
+            let pmd_mappable = resize.pmd_mappable;
+            let interrupted = || kernel::current!().signal_pending();
+            match resize.search.get_mut(nid) {
+                Some(search) => self.alloc_gigantic(search, pmd_mappable, nid as u32, &interrupted),
+                None => None,
+            }
         } else {
             HugePage::alloc_buddy(nid as u32, self.order, !try_hard).ok()
         };
@@ -603,13 +861,19 @@ impl HugePool {
 
     /// The module's own `alloc_contig_pages`: walks the node's populated zones for a 1 GiB
     /// range the core's candidate filter accepts, and takes the first that
-    /// `alloc_contig_range` can migrate free.
-    fn alloc_gigantic(&self, resize: &mut ResizeState, nid: u32) -> Option<HugePage> {
+    /// `alloc_contig_range` can migrate free. Gives up when `interrupted()` (a signal to the
+    /// writer).
+    fn alloc_gigantic(
+        &self,
+        search: &mut NodeSearch,
+        pmd_mappable: bool,
+        nid: u32,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Option<HugePage> {
         for span in numa::zones(nid) {
-            let resume = resize
+            let resume = search
                 .resume_pfn
-                .get(nid as usize)
-                .and_then(|z| z.get(span.zone_idx as usize))
+                .get(span.zone_idx as usize)
                 .copied()
                 .unwrap_or(0);
             let Ok(mut scan) = GiganticScan::new(span.start_pfn, span.end_pfn, self.order, resume)
@@ -620,14 +884,14 @@ impl HugePool {
             let mut found = None;
             loop {
                 let now = now_ms();
-                match scan.next_candidate(&mut oracle, &resize.recent, now, SCAN_BUDGET) {
+                match scan.next_candidate(&mut oracle, &search.recent, now, SCAN_BUDGET) {
                     ScanStep::Candidate(range) => {
                         let start = range.start_pfn as usize;
                         // A migration failure is often transient (a page briefly pinned or
                         // in flight): the same range (or 2 MiB piece of it) is tried up to
                         // twice more before it counts as failed and cools down. Small guests
                         // have only a few candidate ranges per node.
-                        let result = if resize.pmd_mappable {
+                        let result = if pmd_mappable {
                             HugePage::alloc_contig_chunks(start, self.order, CONTIG_RETRIES)
                         } else {
                             let mut result = HugePage::alloc_contig(start, self.order);
@@ -645,18 +909,18 @@ impl HugePool {
                             Err(e) if *e == EBUSY => ContigOutcome::MigrationFailed,
                             Err(_) => ContigOutcome::OtherError,
                         };
-                        let _ = scan.report(range, outcome, &mut resize.recent, now);
+                        let _ = scan.report(range, outcome, &mut search.recent, now);
                         if let Ok(page) = result {
                             found = Some(page);
                             break;
                         }
-                        if kernel::current!().signal_pending() {
+                        if interrupted() {
                             break;
                         }
                     }
                     ScanStep::Yield => {
                         page::cond_resched();
-                        if kernel::current!().signal_pending() {
+                        if interrupted() {
                             break;
                         }
                     }
@@ -664,11 +928,7 @@ impl HugePool {
                 }
             }
             self.stats.add_scan(scan.counters());
-            if let Some(slot) = resize
-                .resume_pfn
-                .get_mut(nid as usize)
-                .and_then(|z| z.get_mut(span.zone_idx as usize))
-            {
+            if let Some(slot) = search.resume_pfn.get_mut(span.zone_idx as usize) {
                 *slot = scan.resume_pfn();
             }
             if found.is_some() {
@@ -679,6 +939,249 @@ impl HugePool {
     }
 }
 
+/// A page taken for a fault ([`HugePool::alloc_for_fault`]), before user space may see it.
+///
+/// # Invariants
+///
+/// If `zeroed`, every byte of `page` is zero: it came off a zeroed list, where a page goes
+/// only after a complete clear while nothing else could reach it.
+pub(crate) struct FreshPage {
+    page: HugePage,
+    zeroed: bool,
+    /// How to clear it if it must be cleared (the pool's fault-path method when taken).
+    method: ClearMethod,
+}
+
+impl FreshPage {
+    /// The page, for a caller that fills it ([`Self::filled`]) or reads it.
+    pub(crate) fn page_mut(&mut self) -> &mut HugePage {
+        &mut self.page
+    }
+
+    /// The page once the caller has written every byte of it (a copy-on-write copy).
+    pub(crate) fn filled(self) -> HugePage {
+        self.page
+    }
+
+    /// The page with every byte zero: cleared now, unless it was already, and counted in
+    /// `pool`'s statistics either way.
+    pub(crate) fn zeroed(mut self, pool: &HugePool) -> HugePage {
+        if self.zeroed {
+            pool.stats.record_zeroed_hit();
+        } else {
+            let start = Ktime::ktime_get();
+            self.page.zero(self.method);
+            let ns = (Ktime::ktime_get() - start).to_ns();
+            pool.stats
+                .record_inline_clear(self.page.size(), u64::try_from(ns).unwrap_or(0));
+        }
+        self.page
+    }
+}
+
+/// What the clearing-speed measurement found, for the `clear_speed` file.
+pub(crate) struct ClearReport {
+    pub(crate) speeds: ClearSpeeds,
+    /// What the configured method stands for on the fault path and in the background.
+    pub(crate) fault: ClearMethod,
+    pub(crate) background: ClearMethod,
+}
+
+impl HugePool {
+    /// The case of a clear on the fault path: 2 MiB pages may stay cached, 1 GiB ones not.
+    fn fault_case(&self) -> ClearCase {
+        if self.is_gigantic() {
+            ClearCase::Fault
+        } else {
+            ClearCase::FaultCached
+        }
+    }
+
+    /// The zeroing policy (`zero_policy`).
+    pub(crate) fn zero_policy(&self) -> ZeroPolicy {
+        self.inner.lock().split.policy()
+    }
+
+    /// Sets the zeroing policy; `background` wakes every node's worker for the dirty pages
+    /// already free.
+    pub(crate) fn set_zero_policy(&self, policy: ZeroPolicy) {
+        self.inner.lock().split.set_policy(policy);
+        if policy == ZeroPolicy::Background {
+            for nid in self.nodes.iter() {
+                work::kick_zero(nid);
+            }
+        }
+    }
+
+    /// The configured clearing method (`clear_method`).
+    pub(crate) fn clear_method(&self) -> ClearMethod {
+        self.inner.lock().clear.method
+    }
+
+    /// Sets the clearing method.
+    pub(crate) fn set_clear_method(&self, method: ClearMethod) {
+        self.inner.lock().clear.method = method;
+    }
+
+    /// Free pages known to be zero, over all nodes or on node `nid`.
+    pub(crate) fn zeroed_pages(&self, nid: Option<usize>) -> u64 {
+        let inner = self.inner.lock();
+        match nid {
+            Some(nid) => inner.split.node(nid).zeroed,
+            None => inner.split.zeroed(),
+        }
+    }
+
+    /// The measured speeds and what the configured method stands for now.
+    pub(crate) fn clear_report(&self) -> ClearReport {
+        let inner = self.inner.lock();
+        ClearReport {
+            speeds: inner.clear.speeds,
+            fault: inner.clear.method(self.fault_case()),
+            background: inner.clear.method(ClearCase::Background),
+        }
+    }
+
+    /// Measures every clearing method on one free page of the pool (the `clear_speed` write),
+    /// in the caller's context. `ENOMEM` if the pool has no free page on its lists. The page
+    /// stays free (and ends up zeroed) meanwhile: a fault that needs it waits.
+    pub(crate) fn measure_clear(&self) -> Result {
+        let (nid, mut page) = self.take_to_clear(None).ok_or(ENOMEM)?;
+        let speeds = Self::measure(&mut page, None);
+        self.put_cleared(nid, page, speeds.is_some());
+        if let Some(speeds) = speeds {
+            self.inner.lock().clear.speeds = speeds;
+        }
+        Ok(())
+    }
+
+    /// Clears `page` once untimed, then once with each method, timing each (in a worker:
+    /// stops when told to, `None`). The page ends zeroed if `Some`. The untimed pass takes
+    /// the first touch's costs (cache and TLB misses, a TCG guest's soft-TLB fills) so that
+    /// no method pays them for the others.
+    fn measure(page: &mut HugePage, worker: Option<&WorkerCtx>) -> Option<ClearSpeeds> {
+        let mut speeds = ClearSpeeds::default();
+        let passes = [
+            ClearMethod::Page,
+            ClearMethod::Nt,
+            ClearMethod::Page,
+            ClearMethod::Erms,
+        ];
+        for (i, method) in passes.into_iter().enumerate() {
+            let start = Ktime::ktime_get();
+            let done = match worker {
+                Some(w) => page.zero_in_worker(method, w),
+                None => {
+                    page.zero(method);
+                    true
+                }
+            };
+            if !done {
+                return None;
+            }
+            if i == 0 {
+                continue;
+            }
+            let ns = u64::try_from((Ktime::ktime_get() - start).to_ns()).unwrap_or(0);
+            let mb = ClearSpeeds::mb_per_s(page.size(), ns.max(1));
+            match method {
+                ClearMethod::Nt => speeds.nt = mb.max(1),
+                ClearMethod::Page => speeds.page = mb.max(1),
+                _ => speeds.erms = mb.max(1),
+            }
+        }
+        Some(speeds)
+    }
+
+    /// Takes a free page off a list to clear it with no lock held: with a worker, a dirty
+    /// page of its node if the policy is `background`; without one (a measurement), any free
+    /// page of any node. Counted as clearing until [`Self::put_cleared`].
+    fn take_to_clear(&self, worker: Option<&WorkerCtx>) -> Option<(usize, HugePage)> {
+        let mut inner = self.inner.lock();
+        let (nid, zeroed) = match worker {
+            Some(w) => {
+                if !inner.split.begin_clear(w.nid()) {
+                    return None;
+                }
+                (w.nid(), false)
+            }
+            None => {
+                let nid = self
+                    .nodes
+                    .iter()
+                    .find(|&nid| inner.split.node(nid).total() > inner.split.node(nid).clearing)?;
+                (nid, inner.split.begin_measure(nid)? == Pick::Zeroed)
+            }
+        };
+        let list = if zeroed {
+            inner.zeroed.get_mut(nid)
+        } else {
+            inner.dirty.get_mut(nid)
+        };
+        match list.and_then(vec::pop) {
+            Some(page) => Some((nid, page)),
+            None => {
+                pr_err!("free list of node {} out of sync with its counters\n", nid);
+                // Nothing was taken: the count goes back as it was.
+                let _ = inner.split.end_clear(nid, zeroed);
+                None
+            }
+        }
+    }
+
+    /// Puts back a page taken with [`Self::take_to_clear`], on the zeroed list if the clear
+    /// completed, and wakes whoever waits for it.
+    fn put_cleared(&self, nid: usize, page: HugePage, zeroed: bool) {
+        let mut inner = self.inner.lock();
+        let lists = if zeroed {
+            &mut inner.zeroed
+        } else {
+            &mut inner.dirty
+        };
+        if Self::push_list(lists, page).is_ok() {
+            let _ = inner.split.end_clear(nid, zeroed);
+        }
+        drop(inner);
+        self.cleared.notify_all();
+    }
+
+    /// A zeroing worker's step for this pool: clears one dirty free page of the worker's node
+    /// with the background method; whether there was one. The first page of a pool whose
+    /// methods were never measured is used to measure them (the clears zero it too).
+    fn zero_one(&self, worker: &WorkerCtx) -> bool {
+        let Some((nid, mut page)) = self.take_to_clear(Some(worker)) else {
+            return false;
+        };
+        let (measured, method) = {
+            let inner = self.inner.lock();
+            (
+                inner.clear.speeds.measured(),
+                inner.clear.method(ClearCase::Background),
+            )
+        };
+        let start = Ktime::ktime_get();
+        let done = if measured {
+            page.zero_in_worker(method, worker)
+        } else {
+            match Self::measure(&mut page, Some(worker)) {
+                Some(speeds) => {
+                    self.inner.lock().clear.speeds = speeds;
+                    true
+                }
+                None => false,
+            }
+        };
+        if done {
+            let ns = u64::try_from((Ktime::ktime_get() - start).to_ns()).unwrap_or(0);
+            // A measurement cleared the page once untimed and once per method.
+            let passes = if measured { 1 } else { 4 };
+            self.stats.record_background_clear(page.size() * passes, ns);
+        }
+        self.put_cleared(nid, page, done);
+        true
+    }
+}
+
 /// Milliseconds of monotonic time, for the recent-failure cache.
 fn now_ms() -> u64 {
     u64::try_from(Ktime::ktime_get().to_ms()).unwrap_or(0)
@@ -686,6 +1189,13 @@ fn now_ms() -> u64 {
 
 /// Every pool, for the draining work ([`crate::kern::work`]).
 pub(crate) struct PoolSet(pub(crate) KVec<Arc<HugePool>>);
+
+impl ZeroWork for PoolSet {
+    fn zero_one(&self, worker: &WorkerCtx) -> bool {
+        // Smaller pages first: one 1 GiB clear takes as long as 512 of them.
+        self.0.iter().any(|pool| pool.zero_one(worker))
+    }
+}
 
 impl Drain for PoolSet {
     fn drain(&self) -> bool {

@@ -47,6 +47,7 @@ const VERSION: &str = "0.1.0";
 /// The loaded module. Fields drop in order: the sysfs files go before the pools they show.
 struct RHugetlbfs {
     _fs: kern::vfs::Registration<fs::RhFs>,
+    _zero: kern::work::ZeroWorkers<pool::PoolSet>,
     _drain: kern::work::Drainer<pool::PoolSet>,
     _sysfs: sysfs::SysfsTree,
     _pools: KVec<Arc<HugePool>>,
@@ -101,6 +102,11 @@ impl kernel::Module for RHugetlbfs {
             drain_pools.push(p.clone(), GFP_KERNEL)?;
         }
         let drain = kern::work::Drainer::start(pool::PoolSet(drain_pools))?;
+        let mut zero_pools = KVec::new();
+        for p in pools.iter() {
+            zero_pools.push(p.clone(), GFP_KERNEL)?;
+        }
+        let zero = kern::work::ZeroWorkers::start(pool::PoolSet(zero_pools))?;
         let fs = kern::vfs::Registration::new(fs::FsGlobals::new(fs_pools, default)?)?;
         pr_info!(
             "rhugetlbfs {} loaded (default huge page size {} kB)\n",
@@ -109,6 +115,7 @@ impl kernel::Module for RHugetlbfs {
         );
         Ok(RHugetlbfs {
             _fs: fs,
+            _zero: zero,
             _drain: drain,
             _sysfs: sysfs,
             _pools: pools,

@@ -34,6 +34,13 @@
 #include <linux/pagemap.h>
 #include <linux/xarray.h>
 #include <linux/memcontrol.h>
+#include <linux/kthread.h>
+#include <linux/instrumented.h>
+#include <linux/completion.h>
+#include <linux/wait.h>
+#include <linux/cpumask.h>
+#include <linux/slab.h>
+#include <asm/cpufeature.h>
 
 #include "shim.h"
 
@@ -560,16 +567,261 @@ vm_fault_t rhugetlbfs_insert_pfn(struct vm_fault *vmf, unsigned long pfn, unsign
 	return VM_FAULT_SIGBUS;
 }
 
-/* Zeroes nr base pages from pfn (a huge page before its first mapping). */
-void rhugetlbfs_zero_pages(unsigned long pfn, unsigned long nr)
-{
-	unsigned long i;
+/*
+ * Clearing (kern/page.rs, acct/src/zero.rs). A huge page is cleared in 2 MiB chunks with a
+ * reschedule point between them (1 GiB pages are 512 chunks), by one of:
+ *  - RH_CLEAR_PAGE: clear_highpage() on each 4 KiB page, as upstream's folio_zero_user();
+ *  - RH_CLEAR_ERMS: one "rep stosb" over the chunk through the direct map (x86_64 has no
+ *    highmem: the chunk is contiguous there), which lets fast-string microcode work on more
+ *    than 4 KiB at a time;
+ *  - RH_CLEAR_NT: non-temporal 8-byte stores (movnti) over the chunk, then a store fence, so
+ *    that a background clear does not evict the cache of whatever else runs.
+ * The asm stores are invisible to KASAN and KCSAN: instrument_write() tells them first, so a
+ * clear of memory the module does not own is reported like any other bad write.
+ */
+#define RH_CLEAR_CHUNK (SZ_2M >> PAGE_SHIFT)
 
-	for (i = 0; i < nr; i++) {
-		clear_highpage(pfn_to_page(pfn + i));
-		if ((i & 511) == 511)
+#ifdef CONFIG_X86_64
+static void rh_clear_erms(void *addr, size_t len)
+{
+	asm volatile("rep stosb" : "+D"(addr), "+c"(len) : "a"(0) : "memory");
+}
+
+static void rh_clear_nt(void *addr, size_t len)
+{
+	unsigned long *p = addr, *end = addr + len;
+
+	for (; p < end; p += 8)
+		asm volatile("movnti %1, 0(%0)\n\t"
+			     "movnti %1, 8(%0)\n\t"
+			     "movnti %1, 16(%0)\n\t"
+			     "movnti %1, 24(%0)\n\t"
+			     "movnti %1, 32(%0)\n\t"
+			     "movnti %1, 40(%0)\n\t"
+			     "movnti %1, 48(%0)\n\t"
+			     "movnti %1, 56(%0)"
+			     :
+			     : "r"(p), "r"(0UL)
+			     : "memory");
+}
+#else
+static void rh_clear_erms(void *addr, size_t len)
+{
+	memset(addr, 0, len);
+}
+
+static void rh_clear_nt(void *addr, size_t len)
+{
+	memset(addr, 0, len);
+}
+#endif
+
+bool rhugetlbfs_clear_pages(unsigned long pfn, unsigned long nr, int method, bool stoppable)
+{
+	unsigned long done, i, n;
+	bool complete = true;
+
+	for (done = 0; done < nr; done += n) {
+		void *addr = page_address(pfn_to_page(pfn + done));
+
+		n = min(nr - done, RH_CLEAR_CHUNK);
+		instrument_write(addr, n << PAGE_SHIFT);
+		if (method == RH_CLEAR_ERMS) {
+			rh_clear_erms(addr, n << PAGE_SHIFT);
+		} else if (method == RH_CLEAR_NT) {
+			rh_clear_nt(addr, n << PAGE_SHIFT);
+		} else {
+			for (i = 0; i < n; i++)
+				clear_highpage(pfn_to_page(pfn + done + i));
+		}
+		if (nr > RH_CLEAR_CHUNK) {
 			cond_resched();
+			if (stoppable && done + n < nr && kthread_should_stop()) {
+				complete = false;
+				break;
+			}
+		}
 	}
+	if (method == RH_CLEAR_NT)
+		wmb(); /* movnti stores are weakly ordered: fence before publishing */
+	return complete;
+}
+
+bool rhugetlbfs_cpu_has_erms(void)
+{
+#ifdef CONFIG_X86_64
+	return boot_cpu_has(X86_FEATURE_ERMS);
+#else
+	return false;
+#endif
+}
+
+/*
+ * The zeroing workers (kern/work.rs ZeroWorkers): one kernel thread per memory node, at the
+ * lowest priority and allowed on that node's CPUs only, calls run(data, nid) while it
+ * reports work done and sleeps until rhugetlbfs_zero_kick(nid) otherwise. The kick flag is
+ * cleared before each run, so a kick that arrives during a run that found nothing makes the
+ * thread run once more instead of being lost.
+ */
+struct rh_zero_thread {
+	struct task_struct *task;
+	wait_queue_head_t wq;
+	atomic_t kick;
+};
+
+static struct rh_zero_thread rh_zero_threads[MAX_NUMNODES];
+static bool (*rh_zero_run)(const void *data, int nid);
+static const void *rh_zero_data;
+
+static int rh_zero_fn(void *arg)
+{
+	int nid = (long)arg;
+	struct rh_zero_thread *t = &rh_zero_threads[nid];
+
+	set_user_nice(current, MAX_NICE);
+	while (!kthread_should_stop()) {
+		atomic_set(&t->kick, 0);
+		if (rh_zero_run(rh_zero_data, nid)) {
+			cond_resched();
+			continue;
+		}
+		wait_event_interruptible(t->wq, atomic_read(&t->kick) || kthread_should_stop());
+	}
+	return 0;
+}
+
+void rhugetlbfs_zero_stop(void)
+{
+	int nid;
+
+	for (nid = 0; nid < MAX_NUMNODES; nid++) {
+		struct task_struct *task = READ_ONCE(rh_zero_threads[nid].task);
+
+		if (!task)
+			continue;
+		kthread_stop(task);
+		WRITE_ONCE(rh_zero_threads[nid].task, NULL);
+	}
+	rh_zero_run = NULL;
+	rh_zero_data = NULL;
+}
+
+int rhugetlbfs_zero_start(bool (*run)(const void *data, int nid), const void *data)
+{
+	int nid;
+
+	rh_zero_run = run;
+	rh_zero_data = data;
+	for_each_node_state(nid, N_MEMORY) {
+		struct rh_zero_thread *t = &rh_zero_threads[nid];
+		const struct cpumask *cpus = cpumask_of_node(nid);
+		struct task_struct *task;
+
+		init_waitqueue_head(&t->wq);
+		atomic_set(&t->kick, 1);
+		task = kthread_create_on_node(rh_zero_fn, (void *)(long)nid, nid,
+					      "rhugetlbfs_zero/%d", nid);
+		if (IS_ERR(task)) {
+			rhugetlbfs_zero_stop();
+			return PTR_ERR(task);
+		}
+		/* A memory-only node has no CPUs: its thread runs anywhere. */
+		if (!cpumask_empty(cpus))
+			set_cpus_allowed_ptr(task, cpus);
+		WRITE_ONCE(t->task, task);
+		wake_up_process(task);
+	}
+	return 0;
+}
+
+void rhugetlbfs_zero_kick(int nid)
+{
+	struct rh_zero_thread *t;
+
+	if (nid < 0 || nid >= MAX_NUMNODES)
+		return;
+	t = &rh_zero_threads[nid];
+	if (!READ_ONCE(t->task))
+		return;
+	atomic_set(&t->kick, 1);
+	wake_up(&t->wq);
+}
+
+/*
+ * Parallel jobs (kern/work.rs scoped_jobs): runs fn(data, i) for each i < nr on the unbound
+ * workqueue, job i on a CPU of node nids[i], and returns when all are done. The caller
+ * sleeps in TASK_IDLE meanwhile (a long 1 GiB search is not a hung task); the jobs see its
+ * signals through rhugetlbfs_jobs_interrupted().
+ */
+struct rh_jobs {
+	void (*fn)(const void *data, unsigned int idx, const void *jobs);
+	const void *data;
+	struct task_struct *caller;
+	atomic_t left;
+	struct completion done;
+};
+
+struct rh_job {
+	struct work_struct work;
+	struct rh_jobs *jobs;
+	unsigned int idx;
+};
+
+static void rh_job_fn(struct work_struct *work)
+{
+	struct rh_job *job = container_of(work, struct rh_job, work);
+	struct rh_jobs *jobs = job->jobs;
+
+	jobs->fn(jobs->data, job->idx, jobs);
+	if (atomic_dec_and_test(&jobs->left))
+		complete(&jobs->done);
+}
+
+int rhugetlbfs_run_jobs(unsigned int nr, const int *nids,
+			void (*fn)(const void *data, unsigned int idx, const void *jobs),
+			const void *data)
+{
+	struct rh_jobs jobs = { .fn = fn, .data = data, .caller = current };
+	struct rh_job *job;
+	unsigned int i;
+
+	if (!nr)
+		return 0;
+	job = kvcalloc(nr, sizeof(*job), GFP_KERNEL);
+	if (!job)
+		return -ENOMEM;
+	atomic_set(&jobs.left, nr);
+	init_completion(&jobs.done);
+	for (i = 0; i < nr; i++) {
+		int nid = nids[i];
+
+		INIT_WORK(&job[i].work, rh_job_fn);
+		job[i].jobs = &jobs;
+		job[i].idx = i;
+		if (nid < 0 || nid >= MAX_NUMNODES || !node_online(nid))
+			nid = NUMA_NO_NODE;
+		queue_work_node(nid, system_unbound_wq, &job[i].work);
+	}
+	wait_for_completion_state(&jobs.done, TASK_IDLE);
+	kvfree(job);
+	return 0;
+}
+
+bool rhugetlbfs_jobs_interrupted(const void *jobs)
+{
+	return signal_pending(((const struct rh_jobs *)jobs)->caller);
+}
+
+unsigned int rhugetlbfs_node_nr_cpus(int nid)
+{
+	if (nid < 0 || nid >= MAX_NUMNODES)
+		return 0;
+	return cpumask_weight(cpumask_of_node(nid));
+}
+
+unsigned int rhugetlbfs_nr_online_cpus(void)
+{
+	return num_online_cpus();
 }
 
 /* Copies nr base pages from src_pfn to dst_pfn (copy-on-write of a private page). */

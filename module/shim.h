@@ -25,6 +25,27 @@ void rhugetlbfs_drain_stop(void);
 int rhugetlbfs_pfn_to_nid(unsigned long pfn);
 void rhugetlbfs_cond_resched(void);
 
+/* Clearing methods (acct/src/zero.rs ClearMethod, kern/page.rs). */
+enum {
+	RH_CLEAR_PAGE = 0,
+	RH_CLEAR_ERMS = 1,
+	RH_CLEAR_NT = 2,
+};
+
+bool rhugetlbfs_clear_pages(unsigned long pfn, unsigned long nr, int method, bool stoppable);
+bool rhugetlbfs_cpu_has_erms(void);
+
+/* The zeroing workers and parallel jobs (kern/work.rs). */
+int rhugetlbfs_zero_start(bool (*run)(const void *data, int nid), const void *data);
+void rhugetlbfs_zero_kick(int nid);
+void rhugetlbfs_zero_stop(void);
+int rhugetlbfs_run_jobs(unsigned int nr, const int *nids,
+			void (*fn)(const void *data, unsigned int idx, const void *jobs),
+			const void *data);
+bool rhugetlbfs_jobs_interrupted(const void *jobs);
+unsigned int rhugetlbfs_node_nr_cpus(int nid);
+unsigned int rhugetlbfs_nr_online_cpus(void);
+
 /* Page frame states for rhugetlbfs_pfn_info(); kern/numa.rs maps them to acct::gigantic. */
 enum {
 	RH_PFN_HOLE = 0,
@@ -89,7 +110,6 @@ bool rhugetlbfs_vmf_pmd_none(const struct vm_fault *vmf);
 unsigned int rhugetlbfs_insert_pfn(struct vm_fault *vmf, unsigned long pfn, unsigned int order,
 				   bool write);
 void rhugetlbfs_copy_pages(unsigned long dst_pfn, unsigned long src_pfn, unsigned long nr);
-void rhugetlbfs_zero_pages(unsigned long pfn, unsigned long nr);
 void rhugetlbfs_copy_from_page(unsigned long pfn, unsigned long offset, void *dst, size_t len);
 void rhugetlbfs_copy_to_page(unsigned long pfn, unsigned long offset, const void *src, size_t len);
 size_t rhugetlbfs_copy_to_iter(const void *src, size_t len, struct iov_iter *iter);

@@ -6,9 +6,10 @@
 //! ```text
 //! /sys/fs/rhugetlbfs/meminfo
 //! /sys/fs/rhugetlbfs/hugepages/hugepages-<size>kB/{nr_hugepages, nr_overcommit_hugepages,
-//!     free_hugepages, resv_hugepages, surplus_hugepages, draining_hugepages, stats}
+//!     free_hugepages, resv_hugepages, surplus_hugepages, draining_hugepages, stats,
+//!     pmd_mappable, zero_policy, zeroed_hugepages, clear_method, clear_speed}
 //! /sys/fs/rhugetlbfs/node/node<N>/hugepages/hugepages-<size>kB/{nr_hugepages,
-//!     free_hugepages, surplus_hugepages}
+//!     free_hugepages, surplus_hugepages, zeroed_hugepages}
 //! ```
 //!
 //! `stats` holds what the kernel does not report (one `name value` per line; see the
@@ -17,6 +18,7 @@
 
 use crate::acct::hstate::ResizeTarget;
 use crate::acct::parse;
+use crate::acct::zero::{ClearMethod, ZeroPolicy};
 use crate::kern::kobject::{attr_table, AttrDir, AttrOps, Dir, FsKobj, ShowBuf};
 use crate::pool::HugePool;
 use core::fmt::Write;
@@ -57,6 +59,10 @@ attr_table!(
         (c_str!("stats"), 0o444),
         (c_str!("draining_hugepages"), 0o444),
         (c_str!("pmd_mappable"), 0o644),
+        (c_str!("zero_policy"), 0o644),
+        (c_str!("zeroed_hugepages"), 0o444),
+        (c_str!("clear_method"), 0o644),
+        (c_str!("clear_speed"), 0o644),
     ]
 );
 
@@ -75,6 +81,13 @@ impl AttrOps for HstateAttrs {
         if idx == 7 {
             return writeln!(out, "{}", u8::from(self.pool.pmd_mappable())).map_err(|_| EINVAL);
         }
+        match idx {
+            8 => return writeln!(out, "{}", self.pool.zero_policy().name()).map_err(|_| EINVAL),
+            9 => return writeln!(out, "{}", self.pool.zeroed_pages(None)).map_err(|_| EINVAL),
+            10 => return writeln!(out, "{}", self.pool.clear_method().name()).map_err(|_| EINVAL),
+            11 => return show_clear_speed(&self.pool, out),
+            _ => {}
+        }
         let c = self.pool.counters();
         let v = match idx {
             0 => c.nr_huge_pages,
@@ -87,8 +100,23 @@ impl AttrOps for HstateAttrs {
     }
 
     fn store(&self, idx: usize, input: &[u8]) -> Result {
+        match idx {
+            8 => {
+                let policy = ZeroPolicy::parse(input).ok_or(EINVAL)?;
+                self.pool.set_zero_policy(policy);
+                return Ok(());
+            }
+            10 => {
+                let method = ClearMethod::parse(input).ok_or(EINVAL)?;
+                self.pool.set_clear_method(method);
+                return Ok(());
+            }
+            _ => {}
+        }
         let n = parse_count(input)?;
         match idx {
+            11 if n == 1 => self.pool.measure_clear(),
+            11 => Err(EINVAL),
             0 => self
                 .pool
                 .set_nr_hugepages(n, ResizeTarget::Global(self.pool.nodes())),
@@ -114,6 +142,7 @@ attr_table!(
         (c_str!("nr_hugepages"), 0o644),
         (c_str!("free_hugepages"), 0o444),
         (c_str!("surplus_hugepages"), 0o444),
+        (c_str!("zeroed_hugepages"), 0o444),
     ]
 );
 
@@ -126,7 +155,8 @@ impl AttrOps for NodeAttrs {
         let v = match idx {
             0 => c.nr_huge_pages,
             1 => c.free_huge_pages,
-            _ => c.surplus_huge_pages,
+            2 => c.surplus_huge_pages,
+            _ => self.pool.zeroed_pages(Some(self.nid)),
         };
         writeln!(out, "{v}").map_err(|_| EINVAL)
     }
@@ -234,6 +264,20 @@ fn show_meminfo(p: &Pools, out: &mut ShowBuf) -> core::fmt::Result {
         }
     }
     Ok(())
+}
+
+/// The `clear_speed` file: MB/s of each method as last measured (0: not yet), then what
+/// the configured method stands for on the fault path and in the background.
+fn show_clear_speed(pool: &HugePool, out: &mut ShowBuf) -> Result {
+    let r = pool.clear_report();
+    (|| -> core::fmt::Result {
+        writeln!(out, "page {}", r.speeds.page)?;
+        writeln!(out, "erms {}", r.speeds.erms)?;
+        writeln!(out, "nt {}", r.speeds.nt)?;
+        writeln!(out, "fault {}", r.fault.name())?;
+        writeln!(out, "background {}", r.background.name())
+    })()
+    .map_err(|_| EINVAL)
 }
 
 /// The `stats` file: one `name value` per line.

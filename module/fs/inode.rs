@@ -24,8 +24,10 @@
 
 use super::{FaultLock, RhFs, SuperInfo};
 use crate::acct::region::{FileRegion, RegionError, RegionStore, ResvMap, StoreAllocError};
+use crate::acct::zero::Want;
 use crate::kern::page::HugePage;
 use crate::kern::vfs::INode;
+use crate::pool::FreshPage;
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNodeReservation};
@@ -172,12 +174,11 @@ impl InodeInfo {
         let mut fp = match taken {
             Some(fp) => fp,
             None => {
-                let page = self.alloc_slot(sb, idx, in_size)?;
-                // Zeroed with only the fault mutex held: other indexes fault meanwhile, and
-                // reads and truncation of this index wait for the mutex. Mapped nowhere, and
-                // in no page cache, yet.
-                let mut page = page;
-                page.zero();
+                let fresh = self.alloc_slot(sb, idx, in_size)?;
+                // Zeroed (unless the pool's workers did already) with only the fault mutex
+                // held: other indexes fault meanwhile, and reads and truncation of this index
+                // wait for the mutex. Mapped nowhere, and in no page cache, yet.
+                let page = fresh.zeroed(sb.pool());
                 FilePage {
                     page,
                     cached: false,
@@ -204,7 +205,12 @@ impl InodeInfo {
     /// caller (the holder of its fault mutex) to fill. Charged as upstream's
     /// `alloc_hugetlb_folio`: a reserved index consumes its reservation, another is charged to
     /// the subpool and the pool's unreserved pages and added to the reservation map.
-    fn alloc_slot(&self, sb: &SuperInfo, idx: u64, in_size: impl Fn() -> bool) -> Result<HugePage> {
+    fn alloc_slot(
+        &self,
+        sb: &SuperInfo,
+        idx: u64,
+        in_size: impl Fn() -> bool,
+    ) -> Result<FreshPage> {
         let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let mut inner = self.inner.lock();
         // Only holders of this index's fault mutex add its slot: still none.
@@ -213,10 +219,10 @@ impl InodeInfo {
         }
         let reserved = inner.resv.region_count(idx, idx + 1) == 1;
         let page = if reserved {
-            sb.pool().alloc_for_fault(true)?
+            sb.pool().alloc_for_fault(true, Want::Zeroed)?
         } else {
             inner.resv.region_chg(idx, idx + 1).map_err(region_err)?;
-            match sb.alloc_unreserved() {
+            match sb.alloc_unreserved(Want::Zeroed) {
                 Ok(page) => {
                     let _ = inner.resv.region_add(idx, idx + 1);
                     page

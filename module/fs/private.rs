@@ -36,6 +36,7 @@
 
 use super::inode::InodeInfo;
 use super::{FaultLock, SuperInfo};
+use crate::acct::zero::Want;
 use crate::kern::page::HugePage;
 use core::ops::Range;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -211,30 +212,34 @@ impl PrivMap {
         }
         let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let slot = UniqueArc::<PrivPage>::new_uninit(GFP_KERNEL)?;
+        // A copy after `fork` overwrites every byte: a dirty page saves a zeroed one for a
+        // fault that needs it. Otherwise the file's page is copied, or a hole zeroed.
+        let want = if shared.is_some() {
+            Want::Any
+        } else {
+            Want::Zeroed
+        };
         let mut page = {
             let mut inner = self.inner.lock();
             // The first page of a reserved index consumes its reservation; a copy after
             // `fork` or an index outside the reservation is charged as a new page.
             if shared.is_none() && self.resv.contains(&idx) && inner.resv_left > 0 {
-                let page = self.sb.pool().alloc_for_fault(true)?;
+                let page = self.sb.pool().alloc_for_fault(true, want)?;
                 inner.resv_left -= 1;
                 page
             } else {
-                self.sb.alloc_unreserved()?
+                self.sb.alloc_unreserved(want)?
             }
         };
-        let filled = match &shared {
+        let (filled, page) = match &shared {
             // Mapped nowhere writable while shared, so it does not change under the copy.
             Some(src) => match src.page.as_ref() {
-                Some(src) => page.copy_from(src),
-                None => Err(EINVAL),
+                Some(src) => (page.page_mut().copy_from(src), page.filled()),
+                None => (Err(EINVAL), page.filled()),
             },
-            None => match file.with_page(&self.sb, fault, |src| page.copy_from(src)) {
-                Some(copied) => copied,
-                None => {
-                    page.zero();
-                    Ok(())
-                }
+            None => match file.with_page(&self.sb, fault, |src| page.page_mut().copy_from(src)) {
+                Some(copied) => (copied, page.filled()),
+                None => (Ok(()), page.zeroed(self.sb.pool())),
             },
         };
         let new = slot.write(PrivPage {

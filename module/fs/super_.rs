@@ -11,9 +11,10 @@
 use super::inode::InodeInfo;
 use crate::acct::parse::{HugeMap, MountOption, MountOptions, SubpoolLimits};
 use crate::acct::subpool::Subpool;
+use crate::acct::zero::Want;
 use crate::kern::page::HugePage;
 use crate::kern::vfs::{MountLog, ParamError, Statfs};
-use crate::pool::HugePool;
+use crate::pool::{FreshPage, HugePool};
 use core::fmt::{self, Write};
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -276,10 +277,10 @@ impl SuperInfo {
     /// Takes a page no reservation covers (upstream `alloc_hugetlb_folio` when
     /// `vma_needs_reservation`): charged to the subpool, then taken from the pool's
     /// unreserved free pages. `ENOSPC` over the quota, `ENOMEM` without a free page.
-    pub(crate) fn alloc_unreserved(&self) -> Result<HugePage> {
+    pub(crate) fn alloc_unreserved(&self, want: Want) -> Result<FreshPage> {
         let gbl = self.subpool_get(1).map_err(|_| ENOSPC)?;
         self.pool
-            .alloc_for_fault(gbl == 0)
+            .alloc_for_fault(gbl == 0, want)
             .inspect_err(|_| self.subpool_undo(1, gbl))
     }
 

@@ -12,7 +12,10 @@
 //! C header: [`include/linux/gfp.h`](srctree/include/linux/gfp.h)
 
 use super::shim;
+use super::work::WorkerCtx;
+use crate::acct::zero::ClearMethod;
 use kernel::bindings;
+use kernel::ffi::c_int;
 use kernel::prelude::*;
 
 /// How a [`HugePage`] was allocated, and so how it is freed.
@@ -221,12 +224,23 @@ impl HugePage {
         1 << self.order
     }
 
-    /// Zeroes the whole page. `&mut self`: nobody else can reach it through this object,
-    /// and a page owned outside the pool's and files' trees is mapped nowhere.
-    pub(crate) fn zero(&mut self) {
+    /// Zeroes the whole page with `method` (`Auto` stands for `Page` here: the caller
+    /// resolves it). `&mut self`: nobody else can reach it through this object, and a page
+    /// owned outside the pool's and files' trees is mapped nowhere.
+    pub(crate) fn zero(&mut self, method: ClearMethod) {
         // SAFETY: By the type invariants the pages are allocated and ours; the exclusive
-        // borrow keeps them alive for the call.
-        unsafe { shim::rhugetlbfs_zero_pages(self.pfn, self.nr_pages()) }
+        // borrow keeps them alive for the call. Not stoppable, so any context that may sleep.
+        unsafe {
+            shim::rhugetlbfs_clear_pages(self.pfn, self.nr_pages(), clear_code(method), false)
+        };
+    }
+
+    /// [`Self::zero`] in a zeroing worker, which stops between 2 MiB chunks when the worker
+    /// is told to stop (unload). Whether the page was cleared completely.
+    pub(crate) fn zero_in_worker(&mut self, method: ClearMethod, _worker: &WorkerCtx) -> bool {
+        // SAFETY: As in `zero`; `WorkerCtx` exists only inside a zeroing worker's kernel
+        // thread, where `kthread_should_stop()` may be called.
+        unsafe { shim::rhugetlbfs_clear_pages(self.pfn, self.nr_pages(), clear_code(method), true) }
     }
 
     /// Zeroes `len` bytes at `offset` (the partial pages at the ends of a punched hole).
@@ -346,6 +360,22 @@ impl Drop for CachedFolio {
         // SAFETY: By the type invariants we hold one reference, dropped exactly once here.
         unsafe { shim::rhugetlbfs_folio_put(self.pfn) };
     }
+}
+
+/// The shim's code for a clearing method.
+fn clear_code(method: ClearMethod) -> c_int {
+    match method {
+        ClearMethod::Auto | ClearMethod::Page => shim::RH_CLEAR_PAGE,
+        ClearMethod::Erms => shim::RH_CLEAR_ERMS,
+        ClearMethod::Nt => shim::RH_CLEAR_NT,
+    }
+}
+
+/// Whether the CPU has enhanced `rep movsb/stosb` (ERMS): what `Auto` clears with on the
+/// fault path until the methods are measured.
+pub(crate) fn cpu_has_erms() -> bool {
+    // SAFETY: Reads the boot CPU's feature bits; no requirements.
+    unsafe { shim::rhugetlbfs_cpu_has_erms() }
 }
 
 /// Yields the CPU if the scheduler wants it (long loops over many pages).

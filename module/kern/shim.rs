@@ -35,6 +35,11 @@ pub(super) struct RhFsOps {
 /// What `rhugetlbfs_alloc_buddy` returns on failure (`RH_NO_PFN`).
 pub(super) const RH_NO_PFN: c_ulong = !0;
 
+/// The clearing methods of `rhugetlbfs_clear_pages` (`RH_CLEAR_*` in `shim.h`).
+pub(super) const RH_CLEAR_PAGE: c_int = 0;
+pub(super) const RH_CLEAR_ERMS: c_int = 1;
+pub(super) const RH_CLEAR_NT: c_int = 2;
+
 // `struct inode` and friends embed `struct module` pointers whose arch part is empty in
 // bindgen's view; only pointers cross here, so the layout does not matter.
 #[allow(improper_ctypes)]
@@ -55,6 +60,28 @@ extern "C" {
     pub(super) fn rhugetlbfs_drain_stop();
     pub(super) fn rhugetlbfs_pfn_to_nid(pfn: c_ulong) -> c_int;
     pub(super) fn rhugetlbfs_cond_resched();
+    pub(super) fn rhugetlbfs_clear_pages(
+        pfn: c_ulong,
+        nr: c_ulong,
+        method: c_int,
+        stoppable: bool,
+    ) -> bool;
+    pub(super) fn rhugetlbfs_cpu_has_erms() -> bool;
+    pub(super) fn rhugetlbfs_zero_start(
+        run: unsafe extern "C" fn(*const c_void, c_int) -> bool,
+        data: *const c_void,
+    ) -> c_int;
+    pub(super) fn rhugetlbfs_zero_kick(nid: c_int);
+    pub(super) fn rhugetlbfs_zero_stop();
+    pub(super) fn rhugetlbfs_run_jobs(
+        nr: c_uint,
+        nids: *const c_int,
+        run: unsafe extern "C" fn(*const c_void, c_uint, *const c_void),
+        data: *const c_void,
+    ) -> c_int;
+    pub(super) fn rhugetlbfs_jobs_interrupted(jobs: *const c_void) -> bool;
+    pub(super) fn rhugetlbfs_node_nr_cpus(nid: c_int) -> c_uint;
+    pub(super) fn rhugetlbfs_nr_online_cpus() -> c_uint;
     pub(super) fn rhugetlbfs_copy_pages(dst_pfn: c_ulong, src_pfn: c_ulong, nr: c_ulong);
     pub(super) fn rhugetlbfs_memory_nodes() -> c_ulong;
     pub(super) fn rhugetlbfs_numa_node_id() -> c_int;
@@ -110,7 +137,6 @@ extern "C" {
         ffree: u64,
     );
     pub(super) fn rhugetlbfs_iov_iter_count(iter: *const bindings::iov_iter) -> usize;
-    pub(super) fn rhugetlbfs_zero_pages(pfn: c_ulong, nr: c_ulong);
     pub(super) fn rhugetlbfs_copy_from_page(
         pfn: c_ulong,
         offset: c_ulong,

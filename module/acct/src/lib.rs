@@ -29,6 +29,7 @@
 //! | [`subpool`] | `struct hugepage_subpool`, `hugepage_subpool_get_pages/put_pages` (mm/hugetlb.c) |
 //! | [`gigantic`] | `alloc_contig_pages` / `pfn_range_valid_contig` (mm/page_alloc.c) |
 //! | [`stats`] | allocation and fault statistics the kernel does not keep |
+//! | [`zero`] | pre-zeroed free pages, clearing policy and method (upstream clears at fault time: `folio_zero_user`) |
 //! | [`parse`] | `kstrtoul` (lib/kstrtox.c), `memparse` (lib/cmdline.c), `hugetlbfs_parse_param` and `hugetlbfs_size_to_hpages` (fs/hugetlbfs/inode.c) |
 
 #![no_std]
@@ -76,3 +77,4 @@ pub mod parse;
 pub mod region;
 pub mod stats;
 pub mod subpool;
+pub mod zero;

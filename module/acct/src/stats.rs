@@ -47,6 +47,13 @@ pub struct HugePageStats {
     faults_fallback: AtomicU64,
     draining_events: AtomicU64,
     drained_pages: AtomicU64,
+    zero_background_pages: AtomicU64,
+    zero_fault_hits: AtomicU64,
+    zero_fault_inline: AtomicU64,
+    clear_background_bytes: AtomicU64,
+    clear_background_ns: AtomicU64,
+    clear_inline_bytes: AtomicU64,
+    clear_inline_ns: AtomicU64,
 }
 
 /// Adds to a counter, saturating instead of wrapping.
@@ -84,6 +91,13 @@ impl HugePageStats {
             faults_fallback: AtomicU64::new(0),
             draining_events: AtomicU64::new(0),
             drained_pages: AtomicU64::new(0),
+            zero_background_pages: AtomicU64::new(0),
+            zero_fault_hits: AtomicU64::new(0),
+            zero_fault_inline: AtomicU64::new(0),
+            clear_background_bytes: AtomicU64::new(0),
+            clear_background_ns: AtomicU64::new(0),
+            clear_inline_bytes: AtomicU64::new(0),
+            clear_inline_ns: AtomicU64::new(0),
         }
     }
 
@@ -136,6 +150,26 @@ impl HugePageStats {
         add(&self.drained_pages, 1);
     }
 
+    /// Records a page a background worker cleared completely: `bytes` in `ns`.
+    pub fn record_background_clear(&self, bytes: u64, ns: u64) {
+        add(&self.zero_background_pages, 1);
+        add(&self.clear_background_bytes, bytes);
+        add(&self.clear_background_ns, ns);
+    }
+
+    /// Records a page taken to be mapped that was already zeroed (no clear on the fault
+    /// path).
+    pub fn record_zeroed_hit(&self) {
+        add(&self.zero_fault_hits, 1);
+    }
+
+    /// Records a page cleared on the fault path (none was zeroed): `bytes` in `ns`.
+    pub fn record_inline_clear(&self, bytes: u64, ns: u64) {
+        add(&self.zero_fault_inline, 1);
+        add(&self.clear_inline_bytes, bytes);
+        add(&self.clear_inline_ns, ns);
+    }
+
     /// Resets every counter to zero.
     #[cfg(not(MODULE))]
     pub fn reset(&self) {
@@ -168,6 +202,13 @@ impl HugePageStats {
             &self.faults_fallback,
             &self.draining_events,
             &self.drained_pages,
+            &self.zero_background_pages,
+            &self.zero_fault_hits,
+            &self.zero_fault_inline,
+            &self.clear_background_bytes,
+            &self.clear_background_ns,
+            &self.clear_inline_bytes,
+            &self.clear_inline_ns,
         ]
     }
 
@@ -182,7 +223,7 @@ impl HugePageStats {
 }
 
 /// Number of entries in a [`StatsSnapshot`].
-pub const NR_STATS: usize = 21;
+pub const NR_STATS: usize = 28;
 
 /// Names of the entries of a [`StatsSnapshot`], in order; the sysfs/debugfs file prints one
 /// `name value` line for each.
@@ -208,6 +249,13 @@ pub const STAT_NAMES: [&str; NR_STATS] = [
     "faults_fallback",
     "draining_events",
     "drained_pages",
+    "zero_background_pages",
+    "zero_fault_hits",
+    "zero_fault_inline",
+    "clear_background_bytes",
+    "clear_background_ns",
+    "clear_inline_bytes",
+    "clear_inline_ns",
 ];
 
 /// A copy of the statistics of one size, independent of any output format.
@@ -302,13 +350,25 @@ mod tests {
         assert_eq!(snap.get("nope"), None);
         let entries = snap.entries();
         assert_eq!(entries[0], ("alloc_attempts", 2));
-        assert_eq!(entries[NR_STATS - 3], ("faults_fallback", 2));
+        assert_eq!(entries[18], ("faults_fallback", 2));
         stats.record_draining();
         stats.record_draining();
         stats.record_drained();
         let snap = stats.snapshot();
         assert_eq!(snap.get("draining_events"), Some(2));
         assert_eq!(snap.get("drained_pages"), Some(1));
+        stats.record_background_clear(2 << 20, 500);
+        stats.record_background_clear(2 << 20, 700);
+        stats.record_zeroed_hit();
+        stats.record_inline_clear(4096, 9);
+        let snap = stats.snapshot();
+        assert_eq!(snap.get("zero_background_pages"), Some(2));
+        assert_eq!(snap.get("clear_background_bytes"), Some(4 << 20));
+        assert_eq!(snap.get("clear_background_ns"), Some(1200));
+        assert_eq!(snap.get("zero_fault_hits"), Some(1));
+        assert_eq!(snap.get("zero_fault_inline"), Some(1));
+        assert_eq!(snap.get("clear_inline_bytes"), Some(4096));
+        assert_eq!(snap.get("clear_inline_ns"), Some(9));
         stats.reset();
         assert_eq!(stats.snapshot(), StatsSnapshot::default());
         assert_eq!(StatsSnapshot::default().alloc_time_mean_ns(), 0);

@@ -56,9 +56,18 @@ impl ResizePlan {
     }
 
     /// Returns the nodes this resize allocates on and frees from.
-    #[cfg(not(MODULE))]
     pub fn nodes(&self) -> NodeMask {
         self.nodes
+    }
+
+    /// Returns how many fresh pages the resize still asks for if every allocation succeeds
+    /// (0 once it shrinks or is done): what a caller may allocate ahead, in parallel, to hand
+    /// to the [`ResizeStep::AllocFresh`] steps.
+    pub fn pages_to_grow(&self, h: &Hstate) -> u64 {
+        match self.phase {
+            ResizePhase::Grow => self.count.saturating_sub(h.persistent_huge_pages()),
+            _ => 0,
+        }
     }
 
     /// Returns how many fresh pages this resize added to the pool so far.
