@@ -23,6 +23,7 @@ mod own_tests;
 mod pool_tests;
 mod stress_tests;
 mod sys;
+mod zero_tests;
 
 use harness::Suite;
 
@@ -37,6 +38,7 @@ fn main() {
     futex_tests::register(&mut suite);
     diff_tests::register(&mut suite);
     badinput_tests::register(&mut suite);
+    zero_tests::register(&mut suite);
     fault_tests::register(&mut suite);
     stress_tests::register(&mut suite);
     fuzz_tests::register(&mut suite);
