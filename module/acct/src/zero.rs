@@ -131,14 +131,11 @@ pub struct ClearSpeeds {
 impl ClearSpeeds {
     /// MB/s from `bytes` cleared in `ns` nanoseconds (0 if `ns` is 0).
     pub fn mb_per_s(bytes: u64, ns: u64) -> u64 {
-        if ns == 0 {
-            return 0;
-        }
         // bytes * 1000 / ns is MB/s (10^6 bytes per second). No u128: the kernel has no
         // 128-bit division; a page is far below the 18 PB where the product overflows.
         match bytes.checked_mul(1000) {
-            Some(v) => v / ns,
-            None => (bytes / ns).saturating_mul(1000),
+            Some(v) => v.checked_div(ns).unwrap_or(0),
+            None => bytes.checked_div(ns).unwrap_or(0).saturating_mul(1000),
         }
     }
 
@@ -294,8 +291,8 @@ impl FreeSplit {
             (false, false) => return Err(HstateError::NotInUse(nid)),
         };
         match pick {
-            Pick::Zeroed => n.zeroed -= 1,
-            Pick::Dirty => n.dirty -= 1,
+            Pick::Zeroed => n.zeroed = n.zeroed.saturating_sub(1),
+            Pick::Dirty => n.dirty = n.dirty.saturating_sub(1),
             Pick::Wait => {}
         }
         Ok(pick)
@@ -310,7 +307,7 @@ impl FreeSplit {
         }
         match self.nodes.get_mut(nid) {
             Some(n) if n.dirty > 0 => {
-                n.dirty -= 1;
+                n.dirty = n.dirty.saturating_sub(1);
                 n.clearing = n.clearing.saturating_add(1);
                 true
             }
@@ -324,10 +321,10 @@ impl FreeSplit {
     pub fn begin_measure(&mut self, nid: usize) -> Option<Pick> {
         let n = self.nodes.get_mut(nid)?;
         let pick = if n.dirty > 0 {
-            n.dirty -= 1;
+            n.dirty = n.dirty.saturating_sub(1);
             Pick::Dirty
         } else if n.zeroed > 0 {
-            n.zeroed -= 1;
+            n.zeroed = n.zeroed.saturating_sub(1);
             Pick::Zeroed
         } else {
             return None;
