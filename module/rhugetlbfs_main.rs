@@ -15,8 +15,8 @@
 //! - [`fs`] is the filesystem (`mount -t rhugetlbfs`), on the VFS and mm views of
 //!   [`kern::vfs`] and [`kern::mm`].
 //!
-//! Load order is pools, then sysfs, then the filesystem type; unload runs in reverse
-//! (struct field order).
+//! Load order is pools, then sysfs, the draining work, the zeroing workers, then the
+//! filesystem type; unload runs in reverse (struct field order).
 //!
 //! C header: [`include/linux/hugetlb.h`](srctree/include/linux/hugetlb.h)
 
@@ -85,27 +85,15 @@ impl kernel::Module for RHugetlbfs {
                 }
             }
         }
-        let mut shown = KVec::new();
-        for p in pools.iter() {
-            shown.push(p.clone(), GFP_KERNEL)?;
-        }
+        let shown = share(&pools)?;
         let sysfs = sysfs::SysfsTree::new(sysfs::Pools {
             pools: shown,
             default,
         })?;
-        let mut fs_pools = KVec::new();
-        for p in pools.iter() {
-            fs_pools.push(p.clone(), GFP_KERNEL)?;
-        }
-        let mut drain_pools = KVec::new();
-        for p in pools.iter() {
-            drain_pools.push(p.clone(), GFP_KERNEL)?;
-        }
+        let fs_pools = share(&pools)?;
+        let drain_pools = share(&pools)?;
         let drain = kern::work::Drainer::start(pool::PoolSet(drain_pools))?;
-        let mut zero_pools = KVec::new();
-        for p in pools.iter() {
-            zero_pools.push(p.clone(), GFP_KERNEL)?;
-        }
+        let zero_pools = share(&pools)?;
         let zero = kern::work::ZeroWorkers::start(pool::PoolSet(zero_pools))?;
         let fs = kern::vfs::Registration::new(fs::FsGlobals::new(fs_pools, default)?)?;
         pr_info!(
@@ -121,6 +109,15 @@ impl kernel::Module for RHugetlbfs {
             _pools: pools,
         })
     }
+}
+
+/// Another handle on every pool, for one more owner (sysfs, the filesystem, the workers).
+fn share(pools: &KVec<Arc<HugePool>>) -> Result<KVec<Arc<HugePool>>> {
+    let mut v = KVec::with_capacity(pools.len(), GFP_KERNEL)?;
+    for p in pools.iter() {
+        v.push(p.clone(), GFP_KERNEL)?;
+    }
+    Ok(v)
 }
 
 impl Drop for RHugetlbfs {

@@ -91,6 +91,11 @@ fn sysfs_layout_and_modes() -> TestResult {
             ("surplus_hugepages", 0o444),
             ("stats", 0o444),
             ("draining_hugepages", 0o444),
+            ("pmd_mappable", 0o644),
+            ("zero_policy", 0o644),
+            ("zeroed_hugepages", 0o444),
+            ("clear_method", 0o644),
+            ("clear_speed", 0o644),
         ] {
             files.push((format!("{}/{f}", hdir(kb)), mode));
         }
@@ -99,6 +104,7 @@ fn sysfs_layout_and_modes() -> TestResult {
                 ("nr_hugepages", 0o644),
                 ("free_hugepages", 0o444),
                 ("surplus_hugepages", 0o444),
+                ("zeroed_hugepages", 0o444),
             ] {
                 files.push((format!("{}/{f}", ndir(nid, kb)), mode));
             }
