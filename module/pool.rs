@@ -290,19 +290,25 @@ impl HugePool {
         loop {
             match inner.hstate.resize_step(&mut plan).map_err(|_| EINVAL)? {
                 ResizeStep::AllocFresh { nid, try_hard } => {
-                    drop(inner);
+                    // A page the jobs got is at hand; otherwise allocate, lock dropped.
                     let page = match stock.get_mut(nid).and_then(vec::pop) {
                         Some(page) => Some(page),
-                        None => self.alloc_fresh(&mut resize, nid, try_hard),
+                        None => {
+                            drop(inner);
+                            let page = self.alloc_fresh(&mut resize, nid, try_hard);
+                            inner = self.inner.lock();
+                            page
+                        }
                     };
-                    inner = self.inner.lock();
                     // A page we cannot make room for on the free list counts as a failure.
                     let page = page.filter(|p| Self::reserve_slot(&mut inner, p).is_ok());
                     let got = page.as_ref().map(|p| p.nid() as usize);
                     match inner.hstate.resize_alloc_done(&mut plan, got) {
                         Ok(()) => {
                             if let Some(page) = page {
-                                Self::enqueue(&mut inner, page)?;
+                                // The workers are woken once at the end: clearing beside
+                                // the growth would only slow it down.
+                                Self::enqueue_quiet(&mut inner, page)?;
                             }
                         }
                         // The page could not be counted: it goes straight back.
@@ -323,8 +329,14 @@ impl HugePool {
             }
         }
         // Pages the jobs got beyond what the loop took go back (lock dropped).
+        let wake = inner.split.policy() == ZeroPolicy::Background;
         drop(inner);
         drop(stock);
+        if wake {
+            for nid in self.nodes.iter() {
+                work::kick_zero(nid);
+            }
+        }
         Ok(())
     }
 
@@ -817,11 +829,17 @@ impl HugePool {
     /// counters already include it.
     fn enqueue(inner: &mut PoolInner, page: HugePage) -> Result {
         let nid = page.nid() as usize;
-        Self::push_list(&mut inner.dirty, page)?;
-        if inner.split.added_dirty(nid).map_err(|_| EINVAL)? {
+        if Self::enqueue_quiet(inner, page)? {
             work::kick_zero(nid);
         }
         Ok(())
+    }
+
+    /// [`Self::enqueue`] without waking the worker; whether it should be woken.
+    fn enqueue_quiet(inner: &mut PoolInner, page: HugePage) -> Result<bool> {
+        let nid = page.nid() as usize;
+        Self::push_list(&mut inner.dirty, page)?;
+        inner.split.added_dirty(nid).map_err(|_| EINVAL)
     }
 
     /// Pushes `page` on its node's list of `lists`. Room was reserved when the page entered
