@@ -33,9 +33,10 @@ fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Holds a pool-size file (e.g. `.../hugepages-2048kB/nr_hugepages`) changed by rhbench.
-/// The first guard for a file remembers its original value; when the last guard for that
-/// file drops, the original value is written back.
+/// Holds a pool-size file (e.g. `.../hugepages-2048kB/nr_hugepages`) or another pool
+/// setting (e.g. rhugetlbfs's `zero_policy`) changed by rhbench. The first guard for a file
+/// remembers its original value; when the last guard for that file drops, the original
+/// value is written back.
 #[derive(Debug)]
 pub struct PoolGuard {
     file: PathBuf,
@@ -75,8 +76,13 @@ impl PoolGuard {
 
     /// Write a new value (under the registry lock, so a signal restore cannot interleave).
     pub fn set(&self, value: u64) -> std::io::Result<()> {
+        self.set_word(&value.to_string())
+    }
+
+    /// Write a word such as `fault` to a setting file, like [`PoolGuard::set`].
+    pub fn set_word(&self, value: &str) -> std::io::Result<()> {
         let _reg = registry();
-        util::write_str(&self.file, &value.to_string())
+        util::write_str(&self.file, value)
     }
 }
 
@@ -310,6 +316,22 @@ mod tests {
             assert_eq!(util::read_u64(&f).unwrap(), 20);
         }
         assert_eq!(util::read_u64(&f).unwrap(), 3);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn guard_restores_a_word_setting() {
+        let _l = test_lock();
+        let d = tmpdir("word");
+        let f = d.join("zero_policy");
+        fs::write(&f, "background\n").unwrap();
+        {
+            let g = PoolGuard::new(&f).unwrap();
+            assert_eq!(g.original().as_deref(), Some("background"));
+            g.set_word("fault").unwrap();
+            assert_eq!(util::read_trim(&f).unwrap(), "fault");
+        }
+        assert_eq!(util::read_trim(&f).unwrap(), "background");
         fs::remove_dir_all(&d).unwrap();
     }
 

@@ -192,6 +192,37 @@ fn touch_pass(
     Ok(())
 }
 
+/// One timed first-touch write pass over `pages` fresh pages of `backing` (the pass of the
+/// fault benchmark), for other sections. With `check`, the other 4 KiB sub-pages of each page
+/// are written too (untimed) and the faults per page are counted (`None` without a software
+/// fault counter); without it nothing runs between the timed stores. The pages go back to
+/// their pool (or the system) before this returns.
+pub fn write_pass(
+    backing: &Backing,
+    pages: u64,
+    hist: &mut Histogram<u64>,
+    errors: &mut u64,
+    check: bool,
+) -> std::io::Result<Option<FaultCheck>> {
+    let mut fc = if check {
+        FaultCounter::open().ok()
+    } else {
+        None
+    };
+    let mut acc = CheckAcc::default();
+    touch_pass(
+        backing,
+        pages,
+        true,
+        hist,
+        errors,
+        &mut fc,
+        check.then_some(&mut acc),
+        None,
+    )?;
+    Ok(fc.map(|_| acc.finish(backing.page_size)))
+}
+
 fn time_populate(backing: &Backing, bytes: u64, rounds: u32) -> std::io::Result<f64> {
     let mut secs = Vec::new();
     let mut fc = FaultCounter::open().ok();

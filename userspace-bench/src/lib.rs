@@ -7,6 +7,9 @@
 //!    cold pass apart from warm passes, one-fault-per-huge-page check with the software
 //!    page-fault counter, read faults, MAP_POPULATE / fallocate throughput.
 //! 3. Pool growth ([`pools`]): grow/shrink through `nr_hugepages`, kernel and rhugetlbfs.
+//! 4. Zeroing ([`zeroing`]): rhugetlbfs's pre-zeroed pools against clearing at fault time,
+//!    the refill after a burst and its CPU cost, clearing speeds, pool growth from 0, the
+//!    goals, and a user-space model of the clearing methods.
 //!
 //! Every pool size it changes is put back ([`cleanup`]), also on SIGINT/SIGTERM.
 
@@ -23,3 +26,4 @@ pub mod run;
 pub mod stats;
 pub mod tlb;
 pub mod util;
+pub mod zeroing;

@@ -38,10 +38,12 @@ enum Section {
     Tlb,
     Faults,
     Pools,
+    /// rhugetlbfs pre-zeroed pools vs clearing at fault time, clearing speeds, growth, goals
+    Zeroing,
 }
 
-/// TLB-miss cost, page-fault latency and pool-growth benchmarks for 4 KiB, THP, the kernel's
-/// hugetlbfs (2 MiB / 1 GiB) and any hugetlbfs-like mount such as rhugetlbfs.
+/// TLB-miss cost, page-fault latency, pool-growth and zeroing benchmarks for 4 KiB, THP, the
+/// kernel's hugetlbfs (2 MiB / 1 GiB) and any hugetlbfs-like mount such as rhugetlbfs.
 ///
 /// Root is needed only to change pool sizes (and to mount a temporary hugetlbfs); every pool
 /// size changed is restored at exit, on failure and on Ctrl-C.
@@ -71,7 +73,7 @@ struct Cli {
     mounts: Vec<PathBuf>,
 
     /// Sections to run (default: all)
-    #[arg(long, value_enum, value_delimiter = ',')]
+    #[arg(long, visible_alias = "section", value_enum, value_delimiter = ',')]
     only: Vec<Section>,
 
     /// Smallest working set of the random chase
@@ -122,6 +124,18 @@ struct Cli {
     #[arg(long)]
     pool_pages_1g: Option<u64>,
 
+    /// Zeroing section: pages of the 2 MiB pool growth from 0 (kernel and rhugetlbfs)
+    #[arg(long)]
+    growth_pages_2m: Option<u64>,
+
+    /// Zeroing section: pages of the 1 GiB pool growth from 0 (default 0: as many as fit)
+    #[arg(long)]
+    growth_pages_1g: Option<u64>,
+
+    /// Zeroing section: longest wait for a fully zeroed rhugetlbfs pool, in seconds
+    #[arg(long)]
+    zero_timeout_s: Option<f64>,
+
     /// Never grow a pool by more than this in total
     #[arg(long, value_parser = parse_size)]
     max_pool_grow: Option<u64>,
@@ -169,6 +183,7 @@ fn config(cli: &Cli) -> Config {
         c.tlb = cli.only.contains(&Section::Tlb);
         c.faults = cli.only.contains(&Section::Faults);
         c.pools = cli.only.contains(&Section::Pools);
+        c.zeroing = cli.only.contains(&Section::Zeroing);
     }
     let mut sel = Vec::new();
     for b in &cli.backings {
@@ -226,6 +241,15 @@ fn config(cli: &Cli) -> Config {
     }
     if let Some(v) = cli.pool_pages_1g {
         c.pool_pages_1g = v;
+    }
+    if let Some(v) = cli.growth_pages_2m {
+        c.growth_pages_2m = v;
+    }
+    if let Some(v) = cli.growth_pages_1g {
+        c.growth_pages_1g = v;
+    }
+    if let Some(v) = cli.zero_timeout_s {
+        c.zero_timeout_s = v;
     }
     if let Some(v) = cli.max_pool_grow {
         c.max_pool_grow = v;

@@ -1,5 +1,5 @@
 //! The whole run: machine facts, pool growth, then per backing fault latency and TLB cost,
-//! ratios, plots and report files.
+//! the zeroing section, ratios and goals, plots and report files.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ use crate::pools::{self, GrowPolicy, PoolDir, Reservation};
 use crate::report::{self, BackingStatus, Report};
 use crate::tlb::{self, PermCache, TlbConfig};
 use crate::util::{self, fmt_size, progress, size_tag, GIB, MIB};
+use crate::zeroing::{self, model::ModelConfig, ZeroConfig};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum BackingSel {
@@ -44,6 +45,7 @@ pub struct Config {
     pub tlb: bool,
     pub faults: bool,
     pub pools: bool,
+    pub zeroing: bool,
     pub backings: Vec<BackingSel>,
     pub mounts: Vec<PathBuf>,
     pub min_ws: u64,
@@ -59,6 +61,14 @@ pub struct Config {
     pub populate_rounds: u32,
     pub pool_pages_2m: u64,
     pub pool_pages_1g: u64,
+    /// Zeroing section: pages of the 2 MiB pool growth from 0.
+    pub growth_pages_2m: u64,
+    /// Zeroing section: pages of the 1 GiB pool growth from 0 (0: as many as fit).
+    pub growth_pages_1g: u64,
+    /// Zeroing section: longest wait for a fully zeroed pool, in seconds.
+    pub zero_timeout_s: f64,
+    /// Zeroing section: the large buffer of the user-space clearing model.
+    pub clear_model_bytes: u64,
     pub kernel_sysfs: PathBuf,
     pub module_sysfs: PathBuf,
     pub grow: bool,
@@ -78,6 +88,7 @@ impl Config {
             tlb: true,
             faults: true,
             pools: true,
+            zeroing: true,
             backings: BackingSel::ALL.to_vec(),
             mounts: Vec::new(),
             min_ws: MIB,
@@ -93,6 +104,10 @@ impl Config {
             populate_rounds: 3,
             pool_pages_2m: 512,
             pool_pages_1g: 2,
+            growth_pages_2m: 1000,
+            growth_pages_1g: 0,
+            zero_timeout_s: 60.0,
+            clear_model_bytes: GIB,
             kernel_sysfs: PathBuf::from("/sys/kernel/mm/hugepages"),
             module_sysfs: PathBuf::from("/sys/fs/rhugetlbfs/hugepages"),
             grow: true,
@@ -119,6 +134,9 @@ impl Config {
             populate_rounds: 1,
             pool_pages_2m: 4,
             pool_pages_1g: 1,
+            growth_pages_2m: 4,
+            zero_timeout_s: 10.0,
+            clear_model_bytes: 32 * MIB,
             // Grow 2 MiB pools by a few pages at most; never take 1 GiB pages in smoke mode.
             max_pool_grow: 64 * MIB,
             smoke: true,
@@ -240,6 +258,93 @@ fn resolve_backings(
         out.push(r);
     }
     out
+}
+
+/// What the zeroing section runs on: kernel hugetlbfs mounts (found or made, as for the
+/// backings) and the module mounts among `--mount`.
+fn zeroing_inputs(
+    cfg: &Config,
+    kernel_pools: &[PoolDir],
+    module_pools: &[PoolDir],
+    mounts_made: &mut Vec<MountGuard>,
+    notes: &mut Vec<String>,
+) -> zeroing::Inputs {
+    // Read again: temporary mounts made for the backings count.
+    let table = backing::mounts();
+    let kernel = zeroing::SIZES
+        .iter()
+        .map(|&ps| {
+            let b = match kernel_pools.iter().find(|p| p.page_size == ps) {
+                None => Err(format!("the kernel has no {} huge page size", fmt_size(ps))),
+                Some(pool) => kernel_mount(ps, &table, cfg, mounts_made, notes)
+                    .map(|p| Backing::mount(&p, "hugetlbfs", ps, Some(pool.clone()))),
+            };
+            (ps, b)
+        })
+        .collect();
+    let mut module = Vec::new();
+    let mut why = Vec::new();
+    for m in &cfg.mounts {
+        match backing::describe_mount(m, &table, kernel_pools, &cfg.module_sysfs) {
+            Ok(b) if b.implementation == "kernel" => {
+                why.push(format!("{}: a kernel hugetlbfs mount", m.display()))
+            }
+            Ok(b) if b.pool.is_none() => why.push(format!(
+                "{}: no {} pool directory under {}",
+                m.display(),
+                b.implementation,
+                cfg.module_sysfs.display()
+            )),
+            Ok(b) => module.push(b),
+            Err(e) => why.push(e),
+        }
+    }
+    let module_reason = if !module.is_empty() {
+        String::new()
+    } else if cfg.mounts.is_empty() {
+        let mut s = "no rhugetlbfs mount (pass --mount PATH)".to_string();
+        if module_pools.is_empty() {
+            s += &format!(
+                "; no rhugetlbfs pools at {} (module not loaded)",
+                cfg.module_sysfs.display()
+            );
+        }
+        s
+    } else {
+        format!("no usable rhugetlbfs mount: {}", why.join("; "))
+    };
+    zeroing::Inputs {
+        kernel,
+        module,
+        module_reason,
+        kernel_pools: kernel_pools.to_vec(),
+        module_pools: module_pools.to_vec(),
+    }
+}
+
+/// The zeroing section's sizes from the run's.
+fn zeroing_config(cfg: &Config, policy: &GrowPolicy, tcg: bool) -> ZeroConfig {
+    ZeroConfig {
+        fault_bytes: cfg.fault_bytes,
+        pages_1g: cfg.fault_1g_pages,
+        rounds: cfg.fault_rounds,
+        growth_pages_2m: cfg.growth_pages_2m,
+        growth_pages_1g: cfg.growth_pages_1g,
+        timeout: Duration::try_from_secs_f64(cfg.zero_timeout_s.max(0.0))
+            .unwrap_or(Duration::from_secs(3600)),
+        model: ModelConfig {
+            big_bytes: if tcg {
+                cfg.clear_model_bytes.min(64 * MIB)
+            } else {
+                cfg.clear_model_bytes
+            },
+            arena_bytes: if cfg.smoke || tcg { 16 * MIB } else { 0 },
+            repeats: cfg.repeats.max(1),
+            hot_repeats: if cfg.smoke || tcg { 10 } else { 100 },
+        },
+        policy: policy.clone(),
+        proc_root: PathBuf::from("/proc"),
+    }
 }
 
 /// Run everything and return the report (files are written by [`write_outputs`]).
@@ -413,7 +518,8 @@ pub fn run(cfg: &Config) -> Report {
             let have = reservations
                 .get(&pool.path)
                 .map_or(0, |v| v.iter().map(|r| r.have).max().unwrap_or(0));
-            if have == 0 {
+            // Nothing to map when neither faults nor TLB run (`--only pools,zeroing`).
+            if have == 0 && need > 0 {
                 let why = bnotes
                     .last()
                     .cloned()
@@ -525,6 +631,29 @@ pub fn run(cfg: &Config) -> Report {
         statuses.push(st);
     }
     drop(reservations);
+
+    // 4. Zeroing, with no reservation left over.
+    let (zeroing, goals) = if cfg.zeroing {
+        let inputs = zeroing_inputs(
+            cfg,
+            &kernel_pools,
+            &module_pools,
+            &mut mounts_made,
+            &mut notes,
+        );
+        let zc = zeroing_config(cfg, &policy, machine.tcg);
+        let mut z = zeroing::run(&inputs, &zc);
+        if machine.tcg && zc.model.big_bytes < cfg.clear_model_bytes {
+            z.model.notes.push(format!(
+                "TCG: the model's large buffer is {} (emulated stores are slow)",
+                fmt_size(zc.model.big_bytes)
+            ));
+        }
+        let g = zeroing::goals::evaluate(Some(&z));
+        (Some(z), g)
+    } else {
+        (None, Vec::new())
+    };
     drop(mounts_made);
 
     let mut report = Report {
@@ -542,6 +671,8 @@ pub fn run(cfg: &Config) -> Report {
         pools: pool_results,
         pools_skipped: pool_skips,
         ratios: Vec::new(),
+        zeroing,
+        goals,
         notes,
         skipped,
         plots: Vec::new(),

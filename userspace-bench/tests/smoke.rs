@@ -66,7 +66,10 @@ fn smoke_run_writes_parseable_reports() {
         "## Backings",
         "## 1. TLB-miss cost",
         "## 2. Fault latency",
+        "## 4. Zeroing (pre-zeroed free pages)",
+        "### Clearing methods (user-space model)",
         "## rhugetlbfs / kernel hugetlbfs",
+        "## Goals",
     ] {
         assert!(md.contains(section), "missing {section}");
     }
@@ -116,6 +119,32 @@ fn smoke_run_writes_parseable_reports() {
         .unwrap();
     assert_eq!(f4["cold"]["count"], 2048);
     assert!(f4["warm"]["p50_ns"].as_u64().unwrap() > 0);
+
+    // The zeroing section: the 4 KiB reference is always measured; without a module every
+    // rhugetlbfs case and goal says "not measured" and why.
+    let z = &v["zeroing"];
+    let zf = z["faults"].as_array().unwrap();
+    let z4 = zf.iter().find(|c| c["id"] == "4K").unwrap();
+    assert_eq!(z4["measured"], true);
+    assert!(z4["warm"]["p50_ns"].as_u64().unwrap() > 0);
+    let bg = zf
+        .iter()
+        .find(|c| c["id"] == "rhugetlbfs-2M-background")
+        .unwrap();
+    if bg["measured"] == false {
+        assert!(
+            bg["reason"].as_str().unwrap().contains("rhugetlbfs"),
+            "{bg}"
+        );
+    }
+    assert!(z["model"]["available"].is_boolean());
+    let goals = v["goals"].as_array().unwrap();
+    assert_eq!(goals.len(), 7);
+    for g in goals {
+        let st = g["status"].as_str().unwrap();
+        assert!(["met", "not met", "not measured"].contains(&st), "{g}");
+        assert!(!g["detail"].as_str().unwrap().is_empty(), "{g}");
+    }
 
     // Plots are PNG files.
     let plots = v["plots"].as_array().unwrap();
@@ -175,6 +204,92 @@ fn pool_growth_on_fake_sysfs_gives_ratios_and_restores() {
     );
     let md = fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("## 3. Pool growth"));
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn zeroing_section_on_fake_sysfs_grows_both_ways_and_restores() {
+    let root = tmpdir("fakezero");
+    let k2 = fake_pool(&root.join("kernel"), "hugepages-2048kB", 3);
+    let m2 = fake_pool(&root.join("module"), "hugepages-2048kB", 1);
+    let md = m2.parent().unwrap().to_path_buf();
+    for (f, v) in [
+        ("zero_policy", "background"),
+        ("zeroed_hugepages", "1"),
+        ("clear_method", "auto"),
+        (
+            "clear_speed",
+            "page 0\nerms 0\nnt 0\nfault page\nbackground nt",
+        ),
+    ] {
+        fs::write(md.join(f), format!("{v}\n")).unwrap();
+    }
+    let out = root.join("out");
+    let o = Command::new(BIN)
+        .args(["--smoke", "--section", "zeroing", "--backing", "none"])
+        .args(["--quiet", "--no-plots", "--no-auto-mount"])
+        .args(["--growth-pages-2m", "6", "--zero-timeout-s", "1"])
+        .arg("--kernel-sysfs")
+        .arg(root.join("kernel"))
+        .arg("--module-sysfs")
+        .arg(root.join("module"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!((read(&k2).as_str(), read(&m2).as_str()), ("3", "1"));
+    assert_eq!(read(&md.join("zero_policy")), "background");
+    let v: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let z = &v["zeroing"];
+    let growth = z["growth"].as_array().unwrap();
+    let order: Vec<(u64, &str)> = growth
+        .iter()
+        .map(|g| {
+            (
+                g["round"].as_u64().unwrap(),
+                g["implementation"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (1, "kernel"),
+            (1, "rhugetlbfs"),
+            (2, "rhugetlbfs"),
+            (2, "kernel")
+        ]
+    );
+    assert!(growth
+        .iter()
+        .all(|g| g["requested"] == 6 && g["reached"] == 6 && g["base"] == 0));
+    let g2 = v["goals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == "growth_2m_vs_kernel")
+        .unwrap();
+    assert_ne!(g2["status"], "not measured", "{g2}");
+    assert!(g2["goal"].as_str().unwrap().contains("6 × 2 MiB"), "{g2}");
+    // No mount: the module's fault cases are not measured, its clearing speed is read.
+    let bg = z["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "rhugetlbfs-2M-background")
+        .unwrap();
+    assert_eq!(bg["measured"], false);
+    assert!(bg["reason"].as_str().unwrap().contains("--mount"), "{bg}");
+    // (A plain file takes the write of `1`, so the values read back are gone.)
+    let cs = &z["clear_speed"][0];
+    assert_eq!(cs["measured_now"], true, "{cs}");
+    assert_eq!(cs["clear_method"], "auto", "{cs}");
+    assert_eq!(z["settings"][0]["zero_policy"], "background");
+    let md_text = fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md_text.contains("### Pool growth from 0"));
+    assert!(!md_text.contains("## 1. TLB-miss cost"));
     fs::remove_dir_all(&root).unwrap();
 }
 
