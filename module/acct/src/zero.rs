@@ -58,62 +58,66 @@ pub enum ClearCase {
     Background,
 }
 
-/// Strips one trailing newline, as sysfs writes from `echo` carry.
-fn strip_newline(input: &[u8]) -> &[u8] {
-    input.strip_suffix(b"\n").unwrap_or(input)
+/// A sysfs word file's values: each value with its name.
+trait Words: Copy + PartialEq + 'static {
+    const ALL: &'static [(Self, &'static str)];
 }
 
-impl ZeroPolicy {
-    /// Every policy with its sysfs name.
-    pub const ALL: [(ZeroPolicy, &'static str); 2] = [
+/// The name of `v` in its table.
+fn word_name<T: Words>(v: T) -> &'static str {
+    T::ALL
+        .iter()
+        .find(|(w, _)| *w == v)
+        .map_or("", |(_, name)| name)
+}
+
+/// Parses a sysfs write: exactly one name of the table, optionally followed by one newline
+/// (as `echo` writes).
+fn parse_word<T: Words>(input: &[u8]) -> Option<T> {
+    let word = input.strip_suffix(b"\n").unwrap_or(input);
+    T::ALL
+        .iter()
+        .find(|(_, name)| name.as_bytes() == word)
+        .map(|(w, _)| *w)
+}
+
+impl Words for ZeroPolicy {
+    const ALL: &'static [(Self, &'static str)] = &[
         (ZeroPolicy::Fault, "fault"),
         (ZeroPolicy::Background, "background"),
     ];
-
-    /// The sysfs name.
-    pub fn name(self) -> &'static str {
-        match self {
-            ZeroPolicy::Fault => "fault",
-            ZeroPolicy::Background => "background",
-        }
-    }
-
-    /// Parses a sysfs write: exactly one name, optionally followed by one newline.
-    pub fn parse(input: &[u8]) -> Option<Self> {
-        let word = strip_newline(input);
-        Self::ALL
-            .iter()
-            .find(|(_, name)| name.as_bytes() == word)
-            .map(|(p, _)| *p)
-    }
 }
 
-impl ClearMethod {
-    /// Every method with its sysfs name.
-    pub const ALL: [(ClearMethod, &'static str); 4] = [
+impl Words for ClearMethod {
+    const ALL: &'static [(Self, &'static str)] = &[
         (ClearMethod::Auto, "auto"),
         (ClearMethod::Page, "page"),
         (ClearMethod::Erms, "erms"),
         (ClearMethod::Nt, "nt"),
     ];
+}
 
+impl ZeroPolicy {
     /// The sysfs name.
     pub fn name(self) -> &'static str {
-        match self {
-            ClearMethod::Auto => "auto",
-            ClearMethod::Page => "page",
-            ClearMethod::Erms => "erms",
-            ClearMethod::Nt => "nt",
-        }
+        word_name(self)
     }
 
-    /// Parses a sysfs write: exactly one name, optionally followed by one newline.
+    /// Parses a sysfs write (see [`parse_word`]).
     pub fn parse(input: &[u8]) -> Option<Self> {
-        let word = strip_newline(input);
-        Self::ALL
-            .iter()
-            .find(|(_, name)| name.as_bytes() == word)
-            .map(|(m, _)| *m)
+        parse_word(input)
+    }
+}
+
+impl ClearMethod {
+    /// The sysfs name.
+    pub fn name(self) -> &'static str {
+        word_name(self)
+    }
+
+    /// Parses a sysfs write (see [`parse_word`]).
+    pub fn parse(input: &[u8]) -> Option<Self> {
+        parse_word(input)
     }
 }
 
@@ -382,11 +386,13 @@ mod tests {
         assert_eq!(ClearMethod::parse(b"nt\n"), Some(ClearMethod::Nt));
         assert_eq!(ClearMethod::parse(b"auto"), Some(ClearMethod::Auto));
         assert_eq!(ClearMethod::parse(b"rep"), None);
-        for (m, name) in ClearMethod::ALL {
+        for &(m, name) in <ClearMethod as Words>::ALL {
             assert_eq!(m.name(), name);
+            assert_eq!(ClearMethod::parse(name.as_bytes()), Some(m));
         }
-        for (p, name) in ZeroPolicy::ALL {
+        for &(p, name) in <ZeroPolicy as Words>::ALL {
             assert_eq!(p.name(), name);
+            assert_eq!(ZeroPolicy::parse(name.as_bytes()), Some(p));
         }
     }
 
