@@ -1,6 +1,7 @@
 //! Items 1-4 of the zeroing section: the fault cases, the burst and its refill, the
 //! background threads' CPU time, and the module's clearing speeds.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::sysfs::{self, ZeroPool};
@@ -206,6 +207,14 @@ impl PolicySetter<'_> {
 }
 
 /// `clear_method`, and what `auto` stands for in `case` (`fault` or `background`).
+/// Fills in what a case under `policy` ran with: the policy, the fault path's method, and
+/// the zeroing counters' change since `st0`.
+fn with_policy(c: &mut FaultCase, policy: &str, zp: &ZeroPool, st0: &BTreeMap<String, u64>) {
+    c.zero_policy = Some(policy.into());
+    c.clear_method = method_desc(zp, "fault");
+    c.zero_stats = sysfs::zero_deltas(st0, &zp.stats());
+}
+
 fn method_desc(zp: &ZeroPool, case: &str) -> Option<String> {
     let m = zp.clear_method().ok()?;
     let auto = zp.clear_speed().ok().and_then(|s| match case {
@@ -394,9 +403,7 @@ pub fn module(b: &Backing, pages: u64, cfg: &ZeroConfig, r: &mut ZeroingReport) 
             match p {
                 Ok(p) => {
                     let mut c = measured(&bg_id, &bg_label, b, n, p);
-                    c.zero_policy = Some("background".into());
-                    c.clear_method = method_desc(&zp, "fault");
-                    c.zero_stats = sysfs::zero_deltas(&st0, &zp.stats());
+                    with_policy(&mut c, "background", &zp, &st0);
                     let cold: Vec<&sysfs::WarmWait> = waits.iter().filter(|w| !w.reached).collect();
                     if let Some(w) = cold.first() {
                         c.notes.push(format!(
@@ -432,9 +439,7 @@ pub fn module(b: &Backing, pages: u64, cfg: &ZeroConfig, r: &mut ZeroingReport) 
             match p {
                 Ok(p) => {
                     let mut c = measured(&f_id, &f_label, b, n, p);
-                    c.zero_policy = Some("fault".into());
-                    c.clear_method = method_desc(&zp, "fault");
-                    c.zero_stats = sysfs::zero_deltas(&st0, &zp.stats());
+                    with_policy(&mut c, "fault", &zp, &st0);
                     c.zeroed_before = zeroed_before;
                     // Once each, however many passes needed it.
                     for n in notes {
