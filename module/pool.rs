@@ -333,9 +333,7 @@ impl HugePool {
         drop(inner);
         drop(stock);
         if wake {
-            for nid in self.nodes.iter() {
-                work::kick_zero(nid);
-            }
+            self.wake_workers();
         }
         Ok(())
     }
@@ -421,17 +419,13 @@ impl HugePool {
             return;
         }
         while (job.got.len() as u64) < job.quota && !ctx.interrupted() {
-            let start = Ktime::ktime_get();
-            let page = match job.search.as_deref_mut() {
-                Some(search) if self.is_gigantic() => {
-                    self.alloc_gigantic(search, pmd_mappable, job.nid as u32, &|| ctx.interrupted())
-                }
-                _ if self.is_gigantic() => None,
-                _ => HugePage::alloc_buddy(job.nid as u32, self.order, false).ok(),
-            };
-            let ns = (Ktime::ktime_get() - start).to_ns();
-            self.stats
-                .record_alloc(page.is_some(), u64::try_from(ns).unwrap_or(0));
+            let page = self.alloc_timed(
+                job.search.as_deref_mut(),
+                pmd_mappable,
+                job.nid,
+                true,
+                &|| ctx.interrupted(),
+            );
             let Some(page) = page else {
                 return;
             };
@@ -860,20 +854,35 @@ impl HugePool {
         nid: usize,
         try_hard: bool,
     ) -> Option<HugePage> {
+        let pmd_mappable = resize.pmd_mappable;
+        let interrupted = || kernel::current!().signal_pending();
+        self.alloc_timed(
+            resize.search.get_mut(nid),
+            pmd_mappable,
+            nid,
+            try_hard,
+            &interrupted,
+        )
+    }
+
+    /// Allocates one fresh page on `nid` and records it in the statistics: 1 GiB pages with
+    /// the node's search state `search` (none: no page), giving up when `interrupted()`;
+    /// 2 MiB pages from the buddy allocator, trying hard if `try_hard`.
+    fn alloc_timed(
+        &self,
+        search: Option<&mut NodeSearch>,
+        pmd_mappable: bool,
+        nid: usize,
+        try_hard: bool,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Option<HugePage> {
         let start = Ktime::ktime_get();
         let page = if self.is_gigantic() {
-            let pmd_mappable = resize.pmd_mappable;
-            let interrupted = || kernel::current!().signal_pending();
-            match resize.search.get_mut(nid) {
-                Some(search) => self.alloc_gigantic(search, pmd_mappable, nid as u32, &interrupted),
-                None => None,
-            }
+            search.and_then(|s| self.alloc_gigantic(s, pmd_mappable, nid as u32, interrupted))
         } else {
             HugePage::alloc_buddy(nid as u32, self.order, !try_hard).ok()
         };
-        let ns = (Ktime::ktime_get() - start).to_ns();
-        self.stats
-            .record_alloc(page.is_some(), u64::try_from(ns).unwrap_or(0));
+        self.stats.record_alloc(page.is_some(), elapsed_ns(start));
         page
     }
 
@@ -989,9 +998,8 @@ impl FreshPage {
         } else {
             let start = Ktime::ktime_get();
             self.page.zero(self.method);
-            let ns = (Ktime::ktime_get() - start).to_ns();
             pool.stats
-                .record_inline_clear(self.page.size(), u64::try_from(ns).unwrap_or(0));
+                .record_inline_clear(self.page.size(), elapsed_ns(start));
         }
         self.page
     }
@@ -1025,9 +1033,14 @@ impl HugePool {
     pub(crate) fn set_zero_policy(&self, policy: ZeroPolicy) {
         self.inner.lock().split.set_policy(policy);
         if policy == ZeroPolicy::Background {
-            for nid in self.nodes.iter() {
-                work::kick_zero(nid);
-            }
+            self.wake_workers();
+        }
+    }
+
+    /// Wakes every node's zeroing worker (dirty pages may be waiting on every node).
+    fn wake_workers(&self) {
+        for nid in self.nodes.iter() {
+            work::kick_zero(nid);
         }
     }
 
@@ -1064,12 +1077,9 @@ impl HugePool {
     /// in the caller's context. `ENOMEM` if the pool has no free page on its lists. The page
     /// stays free (and ends up zeroed) meanwhile: a fault that needs it waits.
     pub(crate) fn measure_clear(&self) -> Result {
-        let (nid, mut page) = self.take_to_clear(None).ok_or(ENOMEM)?;
+        let (nid, mut page, _) = self.take_to_clear(None).ok_or(ENOMEM)?;
         let speeds = Self::measure(&mut page, None);
-        self.put_cleared(nid, page, speeds.is_some());
-        if let Some(speeds) = speeds {
-            self.inner.lock().clear.speeds = speeds;
-        }
+        self.put_cleared(nid, page, speeds.is_some(), speeds);
         Ok(())
     }
 
@@ -1100,8 +1110,7 @@ impl HugePool {
             if i == 0 {
                 continue;
             }
-            let ns = u64::try_from((Ktime::ktime_get() - start).to_ns()).unwrap_or(0);
-            let mb = ClearSpeeds::mb_per_s(page.size(), ns.max(1));
+            let mb = ClearSpeeds::mb_per_s(page.size(), elapsed_ns(start).max(1));
             match method {
                 ClearMethod::Nt => speeds.nt = mb.max(1),
                 ClearMethod::Page => speeds.page = mb.max(1),
@@ -1114,7 +1123,13 @@ impl HugePool {
     /// Takes a free page off a list to clear it with no lock held: with a worker, a dirty
     /// page of its node if the policy is `background`; without one (a measurement), any free
     /// page of any node. Counted as clearing until [`Self::put_cleared`].
-    fn take_to_clear(&self, worker: Option<&WorkerCtx>) -> Option<(usize, HugePage)> {
+    ///
+    /// Also returns the method to clear with in the background, `None` while the methods
+    /// were never measured (the page is then used to measure them).
+    fn take_to_clear(
+        &self,
+        worker: Option<&WorkerCtx>,
+    ) -> Option<(usize, HugePage, Option<ClearMethod>)> {
         let mut inner = self.inner.lock();
         let (nid, zeroed) = match worker {
             Some(w) => {
@@ -1123,21 +1138,23 @@ impl HugePool {
                 }
                 (w.nid(), false)
             }
-            None => {
-                let nid = self
-                    .nodes
-                    .iter()
-                    .find(|&nid| inner.split.node(nid).total() > inner.split.node(nid).clearing)?;
-                (nid, inner.split.begin_measure(nid)? == Pick::Zeroed)
-            }
+            None => self.nodes.iter().find_map(|nid| {
+                let pick = inner.split.begin_measure(nid)?;
+                Some((nid, pick == Pick::Zeroed))
+            })?,
         };
+        let method = inner
+            .clear
+            .speeds
+            .measured()
+            .then(|| inner.clear.method(ClearCase::Background));
         let list = if zeroed {
             inner.zeroed.get_mut(nid)
         } else {
             inner.dirty.get_mut(nid)
         };
         match list.and_then(vec::pop) {
-            Some(page) => Some((nid, page)),
+            Some(page) => Some((nid, page, method)),
             None => {
                 pr_err!("free list of node {} out of sync with its counters\n", nid);
                 // Nothing was taken: the count goes back as it was.
@@ -1148,9 +1165,13 @@ impl HugePool {
     }
 
     /// Puts back a page taken with [`Self::take_to_clear`], on the zeroed list if the clear
-    /// completed, and wakes whoever waits for it.
-    fn put_cleared(&self, nid: usize, page: HugePage, zeroed: bool) {
+    /// completed, and wakes whoever waits for it; `speeds`, if the page was measured on,
+    /// become the pool's.
+    fn put_cleared(&self, nid: usize, page: HugePage, zeroed: bool, speeds: Option<ClearSpeeds>) {
         let mut inner = self.inner.lock();
+        if let Some(speeds) = speeds {
+            inner.clear.speeds = speeds;
+        }
         let lists = if zeroed {
             &mut inner.zeroed
         } else {
@@ -1167,37 +1188,30 @@ impl HugePool {
     /// with the background method; whether there was one. The first page of a pool whose
     /// methods were never measured is used to measure them (the clears zero it too).
     fn zero_one(&self, worker: &WorkerCtx) -> bool {
-        let Some((nid, mut page)) = self.take_to_clear(Some(worker)) else {
+        let Some((nid, mut page, method)) = self.take_to_clear(Some(worker)) else {
             return false;
         };
-        let (measured, method) = {
-            let inner = self.inner.lock();
-            (
-                inner.clear.speeds.measured(),
-                inner.clear.method(ClearCase::Background),
-            )
-        };
         let start = Ktime::ktime_get();
-        let done = if measured {
-            page.zero_in_worker(method, worker)
-        } else {
-            match Self::measure(&mut page, Some(worker)) {
-                Some(speeds) => {
-                    self.inner.lock().clear.speeds = speeds;
-                    true
-                }
-                None => false,
+        let (done, speeds, passes) = match method {
+            Some(method) => (page.zero_in_worker(method, worker), None, 1),
+            // A measurement clears the page once untimed and once per method.
+            None => {
+                let speeds = Self::measure(&mut page, Some(worker));
+                (speeds.is_some(), speeds, 4)
             }
         };
         if done {
-            let ns = u64::try_from((Ktime::ktime_get() - start).to_ns()).unwrap_or(0);
-            // A measurement cleared the page once untimed and once per method.
-            let passes = if measured { 1 } else { 4 };
-            self.stats.record_background_clear(page.size() * passes, ns);
+            self.stats
+                .record_background_clear(page.size() * passes, elapsed_ns(start));
         }
-        self.put_cleared(nid, page, done);
+        self.put_cleared(nid, page, done, speeds);
         true
     }
+}
+
+/// Nanoseconds since `start`, for the statistics.
+fn elapsed_ns(start: Ktime) -> u64 {
+    u64::try_from((Ktime::ktime_get() - start).to_ns()).unwrap_or(0)
 }
 
 /// Milliseconds of monotonic time, for the recent-failure cache.

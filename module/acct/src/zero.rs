@@ -224,6 +224,7 @@ pub struct NodeSplit {
 
 impl NodeSplit {
     /// All the pages the node's lists and workers hold.
+    #[cfg(not(MODULE))]
     pub fn total(&self) -> u64 {
         self.dirty
             .saturating_add(self.zeroed)
