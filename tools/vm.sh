@@ -124,7 +124,7 @@ done
 # what it read (it halved the debug guest's time from init to its first test).
 qemu+=(-kernel "$kdir/arch/x86/boot/bzImage" -append "console=ttyS0 root=rhroot rootfstype=9p \
 rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose ro init=$RH_ROOT/tools/lib/guest-boot.sh \
-rh_out=$out panic=-1 oops=panic panic_on_warn=0 printk.devkmsg=on$append")
+rh_out=$out rh_cache=$RH_CACHE panic=-1 oops=panic panic_on_warn=0 printk.devkmsg=on$append")
 {
 	printf 'export RH_KO=%q RH_ROOT=%q RH_OUT=%q RH_FLAVOUR=%q RH_GUEST_CWD=%q\n' \
 		"$ko" "$RH_ROOT" "$out" "$flavour" "$RH_ROOT"
